@@ -15,6 +15,7 @@ struct assurance_context {
   bool assuree_has_verified_email = false;  // R-ASSURE-VERIFIED
   date entered_date_of_birth{};             // R-ASSURE-FACTS: typed by the Assurer
   date today{};
+  const wot_rules& rules;  // R-ASSURE-DOCS minimums
 };
 
 // On success the assurance may be stored as proposed. On failure the error
