@@ -344,7 +344,14 @@ std::string_view to_string(cert_profile p) {
   return "client-email";
 }
 
-std::string_view to_string(issuer_class c) { return c == issuer_class::class3 ? "class3" : "class1"; }
+std::string_view to_string(issuer_class c) {
+  switch (c) {
+    case issuer_class::root: return "root";
+    case issuer_class::class1: return "class1";
+    case issuer_class::class3: return "class3";
+  }
+  return "class1";
+}
 
 std::string_view to_string(request_path p) {
   switch (p) {
@@ -371,6 +378,7 @@ std::optional<cert_profile> cert_profile_from(std::string_view s) {
 
 std::optional<issuer_class> issuer_class_from(std::string_view s) {
   std::string norm = lowered(s);
+  if (norm == "root") return issuer_class::root;
   if (norm == "class1") return issuer_class::class1;
   if (norm == "class3") return issuer_class::class3;
   return std::nullopt;

@@ -16,7 +16,8 @@
 namespace wotca {
 
 enum class cert_profile { client_email, client_named, server, code_signing, device, ocsp_signer, sub_ca };
-enum class issuer_class { class1, class3 };
+// root issues only the issuing CAs; class1 and class3 issue to members.
+enum class issuer_class { root, class1, class3 };
 enum class request_path { cli, acme, scep };
 
 [[nodiscard]] std::string_view to_string(cert_profile p);

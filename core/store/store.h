@@ -26,6 +26,7 @@ namespace wotca {
 
 enum class cert_status { reserved, valid, revoked };
 [[nodiscard]] std::string_view to_string(cert_status s);
+[[nodiscard]] std::optional<cert_status> cert_status_from(std::string_view s);
 
 // RFC 5280 CRLReason codes we use; certificateHold (6) never is (R-REVOKE-PUBLISH).
 enum class revocation_reason : int {

@@ -1,0 +1,71 @@
+// The embedded store: one SQLite database file in WAL mode (ARCHITECTURE.md
+// "Data"), implementing every repository of store.h over one connection.
+//
+// Threads: one sqlite_store is one connection and is used by one thread at a
+// time; a daemon opens one per thread. Several processes may open the same
+// file: SQLite's locks serialise their writes, and a write that waits longer
+// than the busy timeout fails with errc::busy.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+
+#include "core/store/sqlite.h"
+#include "core/store/store.h"
+
+namespace wotca {
+
+enum class open_mode {
+  create,    // create the file (mode 0600) and its schema if missing
+  existing,  // the file must exist (errc::not_found naming the path otherwise)
+};
+
+struct sqlite_options {
+  // How long a statement waits for another connection's lock before the
+  // call fails with errc::busy.
+  std::chrono::milliseconds busy_timeout{5000};
+  // Refuse every write on this connection (PRAGMA query_only): writes fail
+  // with errc::storage. The database must already be at the current schema
+  // version, since migrating it would write.
+  bool read_only = false;
+};
+
+class sqlite_store final : public store {
+ public:
+  // Opens (or, with open_mode::create, creates) the database at `db_path`
+  // and brings its schema to the current version. ":memory:" opens a
+  // private in-memory database, for tests. Errors name the path:
+  // errc::not_found (existing, but missing), errc::storage (cannot open,
+  // not a database, schema newer than this build), errc::busy.
+  [[nodiscard]] static result<std::unique_ptr<sqlite_store>> open(const std::filesystem::path& db_path,
+                                                                  open_mode mode,
+                                                                  const sqlite_options& options = {});
+
+  sqlite_store(const sqlite_store&) = delete;
+  sqlite_store& operator=(const sqlite_store&) = delete;
+  ~sqlite_store() override = default;
+
+  // Not re-entrant: calling write() or read() from inside `fn` on the same
+  // store returns errc::internal (waiting on our own lock would deadlock).
+  // If `fn` throws, the transaction is rolled back and the exception passes.
+  [[nodiscard]] result<void> write(const std::function<result<void>(transaction&)>& fn) override;
+  // BEGIN (deferred) ... ROLLBACK: a repository call that would write
+  // returns errc::internal.
+  [[nodiscard]] result<void> read(const std::function<result<void>(transaction&)>& fn) override;
+
+  // The schema version of the open database (== latest_schema_version()
+  // once open() succeeded, unless another process migrated it since).
+  [[nodiscard]] result<int> schema_version();
+  [[nodiscard]] static int latest_schema_version();
+
+ private:
+  explicit sqlite_store(sqlite::connection db) : db_(std::move(db)) {}
+
+  // Repositories and statements borrow db_; a sqlite_store lives behind a
+  // unique_ptr and never moves, so the address they hold stays valid.
+  sqlite::connection db_;
+  bool in_transaction_ = false;
+};
+
+}  // namespace wotca
