@@ -33,11 +33,23 @@ struct parsed_csr {
 // form local@domain; no IP address, URI or other SAN types. Errors are
 // errc::invalid_input with where "csr" (malformed) or errc::denied with
 // where "R-KEYS" (key or signature algorithm), naming what was found.
+// Also: at most 64 KiB of input; version 1 only; at most one subject CN,
+// of at most 64 characters of UTF-8 text (an empty CN counts as none); a
+// duplicate SAN (after lower-casing) is kept once; extensions other than
+// subjectAltName are ignored (the profile decides them); the
+// challengePassword is never quoted in a message. Order of checks: framing,
+// key (R-KEYS), signature algorithm (R-KEYS), signature, names.
 [[nodiscard]] result<parsed_csr> parse_csr(std::span<const std::uint8_t> bytes);
 
-// Syntax of one DNS name as above, lower-cased on success.
+// Syntax of one DNS name as above, lower-cased on success; one trailing dot
+// is dropped; at least two labels besides a wildcard ("*.org" is refused);
+// the last label is not all digits (no IPv4 literals). errc::invalid_input
+// with where "dns_name".
 [[nodiscard]] result<std::string> normalize_dns_name(std::string_view name);
-// Syntax of one email address, lower-cased on success.
+// Syntax of one email address, lower-cased on success: exactly one '@', a
+// local part of 1..64 printable ASCII characters without spaces, a domain
+// as for normalize_dns_name without wildcard or trailing dot, at most 254
+// characters. errc::invalid_input with where "email".
 [[nodiscard]] result<std::string> normalize_email(std::string_view email);
 
 }  // namespace wotca

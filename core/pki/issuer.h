@@ -69,6 +69,17 @@ struct certificate_spec {
 // P-384). Fails with errc::invalid_input naming the field if the spec is
 // inconsistent (no key, not_after <= not_before, beyond the issuer's own
 // notAfter), errc::crypto if OpenSSL refuses.
+// Also refused: a serial whose first octet is not 01..7f ("serial"); no CN
+// and no SAN, or no CN for sub_ca / ocsp_signer, or a CN / O that is not 1
+// to 64 characters of UTF-8 without controls ("subject_cn", "subject_org");
+// a malformed email or DNS name ("emails", "dns_names"; unlike
+// normalize_dns_name a single label such as "localhost" is allowed, for the
+// CA's own service certificates); a URL that is not
+// printable ASCII ("urls.*"); an issuer that is not a CA ("issuer"), or
+// with pathlen 0 for a sub_ca ("profile"); an issuer key that does not
+// match its certificate (errc::crypto, "issuer"); a subject key R-KEYS
+// refuses (errc::denied, "R-KEYS"). The signature is verified under the
+// issuer's public key before the certificate is returned.
 [[nodiscard]] result<x509_ptr> sign_certificate(const certificate_spec& spec, const ca_signer& issuer);
 
 // A self-signed root: CA:TRUE (no pathlen), keyCertSign, cRLSign, SKI.

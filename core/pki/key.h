@@ -3,7 +3,10 @@
 // brief "Standards"). Keys are never logged or put into error messages.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/ocsp.h>
 #include <openssl/pkcs7.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -64,6 +65,14 @@ WOTCA_OSSL_PTR(asn1_integer_ptr, ASN1_INTEGER, ASN1_INTEGER_free);
 WOTCA_OSSL_PTR(asn1_time_ptr, ASN1_TIME, ASN1_TIME_free);
 WOTCA_OSSL_PTR(asn1_octet_string_ptr, ASN1_OCTET_STRING, ASN1_OCTET_STRING_free);
 WOTCA_OSSL_PTR(asn1_object_ptr, ASN1_OBJECT, ASN1_OBJECT_free);
+WOTCA_OSSL_PTR(asn1_string_ptr, ASN1_STRING, ASN1_STRING_free);
+WOTCA_OSSL_PTR(asn1_bit_string_ptr, ASN1_BIT_STRING, ASN1_BIT_STRING_free);
+WOTCA_OSSL_PTR(asn1_ia5string_ptr, ASN1_IA5STRING, ASN1_IA5STRING_free);
+WOTCA_OSSL_PTR(x509_algor_ptr, X509_ALGOR, X509_ALGOR_free);
+WOTCA_OSSL_PTR(access_description_ptr, ACCESS_DESCRIPTION, ACCESS_DESCRIPTION_free);
+WOTCA_OSSL_PTR(dist_point_ptr, DIST_POINT, DIST_POINT_free);
+WOTCA_OSSL_PTR(dist_point_name_ptr, DIST_POINT_NAME, DIST_POINT_NAME_free);
+WOTCA_OSSL_PTR(rsa_pss_params_ptr, RSA_PSS_PARAMS, RSA_PSS_PARAMS_free);
 WOTCA_OSSL_PTR(ocsp_request_ptr, OCSP_REQUEST, OCSP_REQUEST_free);
 WOTCA_OSSL_PTR(ocsp_response_ptr, OCSP_RESPONSE, OCSP_RESPONSE_free);
 WOTCA_OSSL_PTR(ocsp_basicresp_ptr, OCSP_BASICRESP, OCSP_BASICRESP_free);
