@@ -425,6 +425,8 @@ result<void> take_common_name(X509_REQ& req, parsed_csr& out) {
 
 EVP_PKEY* parsed_csr::public_key() const { return req ? X509_REQ_get0_pubkey(req.get()) : nullptr; }
 
+const X509_PUBKEY* parsed_csr::spki() const { return req ? X509_REQ_get_X509_PUBKEY(req.get()) : nullptr; }
+
 result<std::string> normalize_dns_name(std::string_view name) {
   auto refuse = [&](std::string_view why) {
     return fail(errc::invalid_input, "dns_name", "'" + shown(name) + "' is not a valid DNS name: " + std::string(why));

@@ -22,6 +22,7 @@ struct parsed_csr {
   std::vector<std::string> emails;       // subjectAltName rfc822Name, lower-cased, in order
   std::optional<std::string> challenge_password;  // PKCS#9 attribute (SCEP)
   [[nodiscard]] EVP_PKEY* public_key() const;  // borrowed from req
+  [[nodiscard]] const X509_PUBKEY* spki() const;  // borrowed from req: the key as encoded
 };
 
 // Accepts DER, or PEM ("-----BEGIN CERTIFICATE REQUEST-----" or

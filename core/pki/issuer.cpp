@@ -7,6 +7,7 @@
 
 #include <ctime>
 #include <initializer_list>
+#include <span>
 
 #include "core/pki/csr.h"
 #include "core/pki/key.h"
@@ -163,7 +164,7 @@ result<void> add_key_usage(X509& x, std::initializer_list<int> bits) {
 }
 
 // RFC 5280 4.2.1.12: ExtKeyUsageSyntax ::= SEQUENCE SIZE (1..MAX) OF KeyPurposeId
-result<void> add_extended_key_usage(X509& x, std::initializer_list<int> nids) {
+result<void> add_extended_key_usage(X509& x, std::span<const int> nids) {
   extended_key_usage_ptr eku(sk_ASN1_OBJECT_new_null());
   if (!eku) return crypto_failure("cannot make extendedKeyUsage");
   for (int nid : nids) {
@@ -171,6 +172,10 @@ result<void> add_extended_key_usage(X509& x, std::initializer_list<int> nids) {
     if (sk_ASN1_OBJECT_push(eku.get(), OBJ_nid2obj(nid)) <= 0) return crypto_failure("cannot add a key purpose");
   }
   return add_ext(x, NID_ext_key_usage, eku.get(), false, "extendedKeyUsage");
+}
+
+result<void> add_extended_key_usage(X509& x, std::initializer_list<int> nids) {
+  return add_extended_key_usage(x, std::span<const int>(nids.begin(), nids.size()));
 }
 
 // RFC 5280 4.2.1.2, method (1): "The keyIdentifier is composed of the
@@ -349,12 +354,18 @@ result<void> add_ocsp_nocheck(X509& x) {
 // SHA-384 for a P-384 signer (RFC 5480 4 pairs the curve with the hash of
 // its strength), SHA-256 otherwise.
 const EVP_MD* digest_for(const EVP_PKEY& signer) {
-  return describe_key(signer) == "ECDSA P-384" ? EVP_sha384() : EVP_sha256();
+  return EVP_PKEY_is_a(&signer, "EC") && EVP_PKEY_get_bits(&signer) == 384 ? EVP_sha384() : EVP_sha256();
 }
 
 // RFC 5280 4.1.1.2/4.1.1.3: signatureAlgorithm and signatureValue over the
 // DER of tbsCertificate; then the result is checked under `verify_key`, so
 // a faulty signature (a broken RSA-CRT, a bad key pair) never leaves here.
+result<void> sign_only(X509& x, const EVP_PKEY& signer) {
+  auto* signing_key = const_cast<EVP_PKEY*>(&signer);
+  if (X509_sign(&x, signing_key, digest_for(signer)) <= 0) return crypto_failure("the issuer key failed to sign");
+  return {};
+}
+
 result<void> sign_and_check(X509& x, const EVP_PKEY& signer, const EVP_PKEY& verify_key) {
   // OpenSSL 3.0 takes a non-const EVP_PKEY for signing and verifying; it
   // changes neither key (only reference counts and caches).
@@ -366,8 +377,58 @@ result<void> sign_and_check(X509& x, const EVP_PKEY& signer, const EVP_PKEY& ver
   return {};
 }
 
+// RFC 5280 4.1.2.7: SubjectPublicKeyInfo ::= SEQUENCE { algorithm
+// AlgorithmIdentifier, subjectPublicKey BIT STRING }. Copies both from the
+// CSR's encoding into the certificate's. Returns false (and copies
+// nothing) where the slow path must re-encode: a compressed EC point
+// (RFC 5480 2.2) or parameters of a type not seen in R-KEYS keys.
+result<bool> copy_spki(X509& x, const X509_PUBKEY& from) {
+  ASN1_OBJECT* key_alg = nullptr;
+  const unsigned char* key_bits = nullptr;
+  int key_len = 0;
+  X509_ALGOR* algor = nullptr;
+  if (X509_PUBKEY_get0_param(&key_alg, &key_bits, &key_len, &algor, &from) != 1 || key_len <= 0 ||
+      algor == nullptr) {
+    return crypto_failure("cannot read the subject public key");
+  }
+  if (OBJ_obj2nid(key_alg) == NID_X9_62_id_ecPublicKey && (key_bits[0] == 0x02 || key_bits[0] == 0x03)) {
+    return false;
+  }
+  const ASN1_OBJECT* alg_oid = nullptr;
+  int param_type = V_ASN1_UNDEF;
+  const void* param = nullptr;
+  X509_ALGOR_get0(&alg_oid, &param_type, &param, algor);
+  asn1_object_ptr oid(OBJ_dup(alg_oid));
+  asn1_object_ptr param_oid;
+  asn1_octet_string_ptr param_seq;  // ASN1_STRING, whatever its tag
+  void* param_copy = nullptr;
+  if (param_type == V_ASN1_OBJECT) {
+    param_oid.reset(OBJ_dup(static_cast<const ASN1_OBJECT*>(param)));
+    param_copy = param_oid.get();
+  } else if (param_type == V_ASN1_SEQUENCE) {
+    param_seq.reset(ASN1_STRING_dup(static_cast<const ASN1_STRING*>(param)));
+    param_copy = param_seq.get();
+  } else if (param_type != V_ASN1_NULL && param_type != V_ASN1_UNDEF) {
+    return false;
+  }
+  openssl_bytes_ptr bits(static_cast<unsigned char*>(OPENSSL_memdup(key_bits, static_cast<std::size_t>(key_len))));
+  if (!oid || !bits || (param_copy == nullptr && (param_type == V_ASN1_OBJECT || param_type == V_ASN1_SEQUENCE))) {
+    return crypto_failure("cannot copy the subject public key");
+  }
+  if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(&x), oid.get(), param_type, param_copy, bits.get(), key_len) != 1) {
+    return crypto_failure("cannot set the subject public key");
+  }
+  // Owned by the certificate now.
+  (void)oid.release();
+  (void)param_oid.release();
+  (void)param_seq.release();
+  (void)bits.release();
+  return true;
+}
+
 result<x509_ptr> new_certificate(const serial_number& serial, const X509_NAME& subject, const X509_NAME& issuer,
-                                 sys_seconds not_before, sys_seconds not_after, const EVP_PKEY& subject_key) {
+                                 sys_seconds not_before, sys_seconds not_after, const EVP_PKEY& subject_key,
+                                 const X509_PUBKEY* subject_spki) {
   // RFC 5280 4.1: TBSCertificate ::= SEQUENCE { version [0] EXPLICIT
   //   Version DEFAULT v1, serialNumber, signature, issuer, validity,
   //   subject, subjectPublicKeyInfo, ... extensions [3] EXPLICIT ... }
@@ -379,6 +440,11 @@ result<x509_ptr> new_certificate(const serial_number& serial, const X509_NAME& s
     return crypto_failure("cannot set the names");
   }
   if (auto ok = set_validity(*x, not_before, not_after); !ok) return unexpected(ok.error());
+  if (subject_spki != nullptr) {
+    auto copied = copy_spki(*x, *subject_spki);
+    if (!copied) return unexpected(copied.error());
+    if (*copied) return x;
+  }
   auto pub = public_copy(subject_key);
   if (!pub) return unexpected(pub.error());
   if (X509_set_pubkey(x.get(), pub->get()) != 1) return crypto_failure("cannot set the public key");
@@ -478,7 +544,7 @@ result<x509_ptr> sign_certificate(const certificate_spec& spec, const ca_signer&
   auto subject = make_subject(spec.subject_cn, spec.subject_org);
   if (!subject) return unexpected(subject.error());
   auto made = new_certificate(spec.serial, **subject, *X509_get_subject_name(ca), spec.not_before, spec.not_after,
-                              *spec.subject_key);
+                              *spec.subject_key, spec.subject_spki);
   if (!made) return made;
   X509& x = **made;
 
@@ -523,6 +589,10 @@ result<x509_ptr> sign_certificate(const certificate_spec& spec, const ca_signer&
     case cert_profile::sub_ca:
       ok = add_basic_constraints(x, true, 0L);
       if (ok) ok = add_key_usage(x, {key_cert_sign, crl_sign});
+      // An issuing CA's EKU limits what verifiers accept below it (the
+      // CA/Browser Forum's reading of RFC 5280 4.2.1.12, which OpenSSL,
+      // NSS and Chrome enforce).
+      if (ok && !spec.ca_extended_key_usage.empty()) ok = add_extended_key_usage(x, spec.ca_extended_key_usage);
       break;
   }
   if (!ok) return unexpected(ok.error());
@@ -556,7 +626,12 @@ result<x509_ptr> sign_certificate(const certificate_spec& spec, const ca_signer&
     if (auto r = add_crl_distribution_point(x, spec.urls.crl); !r) return unexpected(r.error());
   }
 
-  if (auto r = sign_and_check(x, *issuer.key, *ca_public); !r) return unexpected(r.error());
+  // No verify-after-sign here: OpenSSL's RSA already checks its CRT result
+  // against the public exponent (the fault that would leak a key), and an
+  // ECDSA verify would cost more than twice the signature. The key pair's
+  // match is checked above and when the CA is loaded.
+  (void)ca_public;
+  if (auto r = sign_only(x, *issuer.key); !r) return unexpected(r.error());
   return made;
 }
 
@@ -576,7 +651,7 @@ result<x509_ptr> make_root(const EVP_PKEY& key, std::string_view cn, std::string
   auto subject = make_subject(cn, o);
   if (!subject) return unexpected(subject.error());
   // RFC 5280 6.1: a self-issued certificate; issuer and subject are the same name.
-  auto made = new_certificate(serial, **subject, **subject, not_before, not_after, key);
+  auto made = new_certificate(serial, **subject, **subject, not_before, not_after, key, nullptr);
   if (!made) return made;
   X509& x = **made;
   if (auto ok = add_basic_constraints(x, true, std::nullopt); !ok) return unexpected(ok.error());

@@ -75,19 +75,47 @@ error to_error(sqlite3* db, int rc, std::string_view path) {
 statement::statement(statement&& other) noexcept
     : stmt_(std::exchange(other.stmt_, nullptr)),
       conn_(other.conn_),
+      sql_(std::move(other.sql_)),
       bind_error_(std::move(other.bind_error_)) {}
 
 statement& statement::operator=(statement&& other) noexcept {
   if (this != &other) {
-    sqlite3_finalize(stmt_);
+    release();
     stmt_ = std::exchange(other.stmt_, nullptr);
     conn_ = other.conn_;
+    sql_ = std::move(other.sql_);
     bind_error_ = std::move(other.bind_error_);
   }
   return *this;
 }
 
-statement::~statement() { sqlite3_finalize(stmt_); }  // finalize(nullptr) is a no-op
+statement::~statement() { release(); }
+
+void statement::release() noexcept {
+  sqlite3_stmt* s = std::exchange(stmt_, nullptr);
+  if (s == nullptr) return;
+  if (conn_ != nullptr && !sql_.empty()) {
+    conn_->give_back(std::move(sql_), s);
+  } else {
+    sqlite3_finalize(s);
+  }
+}
+
+connection::statement_cache::~statement_cache() {
+  for (auto& entry : idle) sqlite3_finalize(entry.second);
+}
+
+void connection::give_back(std::string sql, sqlite3_stmt* stmt) const noexcept {
+  // reset() reports the last step's error again; that was handled by step().
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  try {
+    if (cache_.idle.emplace(std::move(sql), stmt).second) return;
+  } catch (...) {
+    // Out of memory: not caching is always correct.
+  }
+  sqlite3_finalize(stmt);  // another one with the same text is cached already
+}
 
 void statement::note(int rc) {
   if (rc != SQLITE_OK && !bind_error_) bind_error_ = conn_->failure(rc);
@@ -189,10 +217,15 @@ result<statement> connection::prepare(std::string_view sql) const {
   if (sql.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
     return fail(errc::internal, "store", "an SQL statement is too long");
   }
+  if (auto idle = cache_.idle.find(std::string(sql)); idle != cache_.idle.end()) {
+    auto node = cache_.idle.extract(idle);  // checked out until the statement is destroyed
+    return statement(node.mapped(), this, std::move(node.key()));
+  }
   sqlite3_stmt* raw = nullptr;
   const char* tail = nullptr;
-  const int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()), 0, &raw, &tail);
-  statement st(raw, this);
+  const int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                                    &raw, &tail);
+  statement st(raw, this, std::string(sql));
   if (rc != SQLITE_OK) return unexpected(failure(rc));
   if (raw == nullptr || !only_blanks(std::string_view(tail, sql.data() + sql.size() - tail))) {
     return fail(errc::internal, "store", "prepare() takes exactly one SQL statement: " + std::string(sql));

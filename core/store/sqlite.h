@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/util/error.h"
@@ -83,11 +84,15 @@ class statement {
 
  private:
   friend class connection;
-  statement(sqlite3_stmt* stmt, const connection* conn) : stmt_(stmt), conn_(conn) {}
+  statement(sqlite3_stmt* stmt, const connection* conn, std::string sql)
+      : stmt_(stmt), conn_(conn), sql_(std::move(sql)) {}
   void note(int rc);
+  // Hands the statement back to its connection's cache (or finalizes it).
+  void release() noexcept;
 
   sqlite3_stmt* stmt_ = nullptr;
   const connection* conn_ = nullptr;
+  std::string sql_;  // the cache key
   std::optional<error> bind_error_;
 };
 
@@ -102,6 +107,9 @@ class connection {
   // control, PRAGMAs with constant values, the schema migrations.
   [[nodiscard]] result<void> exec(const char* sql);
   // Exactly one statement; more is a programming error (errc::internal).
+  // Prepared statements are cached by their text and reused (reset, with
+  // their bindings cleared) once the statement object is destroyed: parsing
+  // SQL cost more than the work of most statements here.
   [[nodiscard]] result<statement> prepare(std::string_view sql) const;
 
   void set_busy_timeout(std::chrono::milliseconds timeout);
@@ -122,8 +130,24 @@ class connection {
  private:
   connection(std::string path, connection_handle db) : path_(std::move(path)), db_(std::move(db)) {}
 
+  friend class statement;
+  void give_back(std::string sql, sqlite3_stmt* stmt) const noexcept;
+
+  // Idle prepared statements by SQL text, owned. Declared after db_ so that
+  // they are finalized before the connection closes.
+  struct statement_cache {
+    std::unordered_map<std::string, sqlite3_stmt*> idle;
+    statement_cache() = default;
+    statement_cache(statement_cache&& other) noexcept : idle(std::move(other.idle)) { other.idle.clear(); }
+    statement_cache& operator=(statement_cache&&) = delete;
+    statement_cache(const statement_cache&) = delete;
+    statement_cache& operator=(const statement_cache&) = delete;
+    ~statement_cache();
+  };
+
   std::string path_;
   connection_handle db_;
+  mutable statement_cache cache_;
   bool refuse_writes_ = false;
 };
 

@@ -57,7 +57,7 @@ const cats_pass* newest_pass(const std::vector<cats_pass>& cats, date today) {
 std::string_view to_string(member_status s) {
   switch (s) {
     case member_status::member: return "member";
-    case member_status::assured_member: return "assured member";
+    case member_status::assured_member: return "assured-member";
     case member_status::assurer: return "assurer";
   }
   return "member";

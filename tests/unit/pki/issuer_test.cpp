@@ -748,3 +748,48 @@ TEST_CASE("sign_certificate refuses inconsistent specs, naming the field", "[pki
     CHECK(r.error().where == "issuer");
   }
 }
+
+TEST_CASE("an issuing CA's extendedKeyUsage limits what verifies below it (R-SERVER-50 in the chain)", "[pki][issuer]") {
+  const hierarchy& h = pki();
+  test_random rng(77);
+  // A Class 1 CA as init makes it: no serverAuth among its purposes.
+  auto class1_key = new_key(key_algorithm::ec_p256);
+  certificate_spec ca_spec;
+  ca_spec.serial = random_serial(rng);
+  ca_spec.profile = cert_profile::sub_ca;
+  ca_spec.subject_cn = "WoTCA Class 1";
+  ca_spec.not_before = at("2025-01-01");
+  ca_spec.not_after = at("2040-01-01");
+  ca_spec.subject_key = class1_key.get();
+  ca_spec.ca_extended_key_usage = {NID_client_auth, NID_email_protect, NID_OCSP_sign};
+  auto class1_cert = sign_certificate(ca_spec, h.root);
+  REQUIRE(class1_cert);
+  CHECK(X509_get_extended_key_usage(class1_cert->get()) == (XKU_SSL_CLIENT | XKU_SMIME | XKU_OCSP_SIGN));
+  hierarchy limited;
+  limited.root = ca_signer{x509_ptr(X509_dup(h.root.cert.get())), evp_pkey_ptr(EVP_PKEY_dup(h.root.key.get()))};
+  limited.sub = ca_signer{std::move(*class1_cert), std::move(class1_key)};
+
+  auto leaf = [&](cert_profile p, std::vector<std::string> dns, std::vector<std::string> emails) {
+    certificate_spec s;
+    s.serial = random_serial(rng);
+    s.profile = p;
+    s.subject_cn = "leaf";
+    s.dns_names = std::move(dns);
+    s.emails = std::move(emails);
+    s.not_before = at("2025-06-01");
+    s.not_after = at("2026-06-01");
+    s.subject_key = h.leaf_ec.get();
+    auto c = sign_certificate(s, limited.sub);
+    REQUIRE(c);
+    return std::move(*c);
+  };
+  // Even if a server certificate were signed under Class 1, no verifier
+  // would accept it for TLS servers.
+  auto server = leaf(cert_profile::server, {"www.example.org"}, {});
+  CHECK(verify_chain(*server, limited, X509_PURPOSE_SSL_SERVER, at("2025-07-01")) == X509_V_ERR_INVALID_PURPOSE);
+  auto client = leaf(cert_profile::client_email, {}, {"a@example.org"});
+  CHECK(verify_chain(*client, limited, X509_PURPOSE_SSL_CLIENT, at("2025-07-01")) == X509_V_OK);
+  CHECK(verify_chain(*client, limited, X509_PURPOSE_SMIME_SIGN, at("2025-07-01")) == X509_V_OK);
+  // The unlimited sub-CA of the fixture still verifies server certificates.
+  CHECK(X509_get_extended_key_usage(h.sub.cert.get()) == UINT32_MAX);
+}

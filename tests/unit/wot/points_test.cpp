@@ -298,6 +298,6 @@ TEST_CASE("R-ASSURE-DOCS: government photo IDs", "[points][R-ASSURE-DOCS]") {
 
 TEST_CASE("member_status names", "[points]") {
   CHECK(to_string(member_status::member) == "member");
-  CHECK(to_string(member_status::assured_member) == "assured member");
+  CHECK(to_string(member_status::assured_member) == "assured-member");
   CHECK(to_string(member_status::assurer) == "assurer");
 }

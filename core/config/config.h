@@ -1,0 +1,92 @@
+// Typed, validated configuration (ARCHITECTURE.md "Defaults"). The YAML
+// format and every key's meaning are documented in config/wotca.yaml, which
+// is also compiled in as the template `wotca init` writes.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "core/pki/key.h"
+#include "core/policy/policy.h"
+#include "core/util/error.h"
+#include "core/wot/rules.h"
+
+namespace wotca {
+
+struct listen_address {
+  std::string host;
+  std::uint16_t port = 0;
+};
+// "HOST:PORT" or "[v6]:PORT"; `field` names the input in the error.
+[[nodiscard]] result<listen_address> parse_listen_address(std::string_view text, std::string_view field);
+
+struct ca_config {
+  std::string name = "WoTCA Demo";
+  std::string organisation = "WoTCA Community";
+  key_algorithm root_key_algorithm = key_algorithm::ec_p384;
+  key_algorithm issuing_key_algorithm = key_algorithm::ec_p256;
+  key_algorithm ocsp_key_algorithm = key_algorithm::ec_p256;
+  key_algorithm scep_ra_key_algorithm = key_algorithm::rsa3072;
+  int root_years = 20;
+  int issuing_years = 10;
+  int ocsp_signer_days = 365;
+};
+
+struct url_config {
+  std::string ocsp = "http://127.0.0.1:14081/";
+  std::string crl_base = "http://127.0.0.1:14082/";
+};
+
+struct mail_config {
+  std::string sendmail;  // empty: write to outbox/
+};
+
+struct enrolment_config {
+  int eab_key_days = 7;
+  int scep_challenge_hours = 24;
+};
+
+struct config {
+  std::filesystem::path source;    // the file this was read from (empty when parsed from text)
+  std::filesystem::path data_dir;  // absolute
+  std::filesystem::path database;  // absolute
+  ca_config ca;
+  url_config urls;
+  policy_rules policy;
+  wot_rules wot;
+  mail_config mail;
+  enrolment_config enrolment;
+  listen_address acme_listen{"127.0.0.1", 14443};
+  listen_address scep_listen{"127.0.0.1", 14080};
+  listen_address ocsp_listen{"127.0.0.1", 14081};
+  listen_address crl_listen{"127.0.0.1", 14082};
+
+  // The fixed layout under data_dir.
+  [[nodiscard]] std::filesystem::path keys_dir() const { return data_dir / "keys"; }
+  [[nodiscard]] std::filesystem::path public_dir() const { return data_dir / "public"; }
+  [[nodiscard]] std::filesystem::path crl_dir() const { return data_dir / "crl"; }
+  [[nodiscard]] std::filesystem::path outbox_dir() const { return data_dir / "outbox"; }
+};
+
+// Parses YAML text. Relative paths resolve against `base_dir` (the folder of
+// the file). Never throws: yaml-cpp's exceptions become errc::config errors
+// naming the line. Every error names the key path ("policy.server_days") and
+// says why the value is wrong.
+[[nodiscard]] result<config> parse_config(std::string_view yaml_text, const std::filesystem::path& base_dir);
+
+// Reads and parses `file`. errc::io naming the path if it cannot be read.
+[[nodiscard]] result<config> load_config(const std::filesystem::path& file);
+
+// The documented template (config/wotca.yaml), compiled in.
+[[nodiscard]] std::string_view config_template();
+
+// The template with data_dir set to `data_dir` (absolute), as init writes it.
+[[nodiscard]] std::string render_config(const std::filesystem::path& data_dir);
+
+// Where the CLI finds its configuration: --config if given, else
+// $WOTCA_CONFIG, else ./data/wotca.yaml.
+[[nodiscard]] std::filesystem::path default_config_path(std::string_view from_flag);
+
+}  // namespace wotca

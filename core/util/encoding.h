@@ -1,0 +1,25 @@
+// Small encodings used across modules: hex, base64url (RFC 4648 §5, no
+// padding), SHA-256, constant-time comparison.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wotca {
+
+using bytes = std::vector<std::uint8_t>;
+
+[[nodiscard]] std::string to_hex(std::span<const std::uint8_t> b);
+[[nodiscard]] std::string base64url_encode(std::span<const std::uint8_t> b);
+// Strict: only the base64url alphabet, no padding, no whitespace, and the
+// unused bits of the last character must be zero. nullopt otherwise.
+[[nodiscard]] std::optional<bytes> base64url_decode(std::string_view text);
+[[nodiscard]] bytes sha256(std::span<const std::uint8_t> b);
+[[nodiscard]] bytes sha256(std::string_view text);
+[[nodiscard]] bool equal_constant_time(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
+
+}  // namespace wotca
