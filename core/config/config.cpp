@@ -22,7 +22,7 @@ std::string join_path(std::string_view parent, std::string_view key) {
 }
 
 unexpected<error> bad(std::string_view path, std::string message) {
-  return fail(errc::config, std::string(path), std::move(message));
+  return fail(errc::config, path.empty() ? std::string("(top level)") : std::string(path), std::move(message));
 }
 
 // A mapping (or absent) whose keys must all be in `known`.
@@ -199,7 +199,13 @@ result<config> parse_tree(const YAML::Node& root, const fs::path& base_dir) {
   WOTCA_TRY(read_int(policy, "policy", "client_days_unassured", c.policy.client_days_unassured, 1, 180));
   WOTCA_TRY(read_int(policy, "policy", "client_days_assured", c.policy.client_days_assured, 1, 730));
   WOTCA_TRY(read_int(policy, "policy", "server_days", c.policy.server_days, 1, 398));
-  WOTCA_TRY(read_int(policy, "policy", "acme_server_days", c.policy.acme_server_days, 1, c.policy.server_days));
+  WOTCA_TRY(read_int(policy, "policy", "acme_server_days", c.policy.acme_server_days, 1, 398));
+  // Checked after both are read: a lowered server_days must not leave the
+  // default ACME validity above it.
+  if (c.policy.acme_server_days > c.policy.server_days) {
+    return bad("policy.acme_server_days", std::to_string(c.policy.acme_server_days) + " exceeds policy.server_days (" +
+                                              std::to_string(c.policy.server_days) + "); lower it too");
+  }
   WOTCA_TRY(read_int(policy, "policy", "code_signing_days", c.policy.code_signing_days, 1, 1095));
   WOTCA_TRY(read_int(policy, "policy", "device_days", c.policy.device_days, 1, 730));
 

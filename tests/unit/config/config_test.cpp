@@ -55,7 +55,8 @@ TEST_CASE("every bad value is named with its key path", "[config]") {
   auto [text, where, words] = GENERATE(table<std::string, std::string, std::string>({
       {"policy:\n  server_days: 500\n", "policy.server_days", "out of range"},
       {"policy:\n  server_days: ninety\n", "policy.server_days", "not a whole number"},
-      {"policy:\n  acme_server_days: 200\n  server_days: 100\n", "policy.acme_server_days", "out of range"},
+      {"policy:\n  acme_server_days: 200\n  server_days: 100\n", "policy.acme_server_days", "exceeds"},
+      {"policy:\n  server_days: 2\n", "policy.acme_server_days", "exceeds policy.server_days (2)"},
       {"policy:\n  sever_days: 90\n", "policy.sever_days", "unknown key"},
       {"colour: blue\n", "colour", "unknown key"},
       {"ca:\n  root_key_algorithm: dsa-1024\n", "ca.root_key_algorithm", "not a key algorithm"},
@@ -72,6 +73,7 @@ TEST_CASE("every bad value is named with its key path", "[config]") {
       {"policy:\n  pseudonym_cn: \"\"\n", "policy.pseudonym_cn", "empty"},
       {"data_dir: [\n", "line", "not valid YAML"},
       {"- just\n- a list\n", "(top level)", "mapping"},
+      {": \n", "(top level)", "plain words"},
   }));
   CAPTURE(text);
   auto c = parse_config(text, "/x");
