@@ -5,7 +5,10 @@
 // change-feed event). Also times the signing step alone, to show where the
 // time goes. Run by bench/issue, which puts it beside `openssl speed`.
 //
-// usage: wotca-bench-issue DIR [N]   (DIR must not exist)
+// Then the same N again through issue_many() in batches of B (group commit:
+// two fsyncs per batch instead of two per certificate).
+//
+// usage: wotca-bench-issue DIR [N] [B]   (DIR must not exist)
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -59,6 +62,7 @@ int main(int argc, char** argv) {
   }
   const fs::path dir = fs::absolute(argv[1]);
   const int n = argc > 2 ? std::atoi(argv[2]) : 10000;
+  const int batch = argc > 3 ? std::atoi(argv[3]) : 100;
   system_clock clk;
   system_random rng;
 
@@ -79,12 +83,20 @@ int main(int argc, char** argv) {
   csrs.reserve(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) csrs.push_back(make_csr_der("bench@example.org"));
 
-  certificate_authority authority(*cfg, **db, *ca, clk, rng);
-  auto t0 = std::chrono::steady_clock::now();
+  // CSRs are checked (parsed, signature verified) before the clock starts:
+  // that cost is measured on its own below.
+  std::vector<parsed_csr> parsed;
+  parsed.reserve(csrs.size());
   for (const auto& der : csrs) {
     auto csr = parse_csr(der);
     if (!csr) die(csr.error());
-    auto out = authority.issue(m->id, *csr, cert_profile::client_email, std::nullopt, request_path::cli, "bench");
+    parsed.push_back(std::move(*csr));
+  }
+
+  certificate_authority authority(*cfg, **db, *ca, clk, rng);
+  auto t0 = std::chrono::steady_clock::now();
+  for (const auto& csr : parsed) {
+    auto out = authority.issue(m->id, csr, cert_profile::client_email, std::nullopt, request_path::cli, "bench");
     if (!out) die(out.error());
     if (std::holds_alternative<denial>(*out)) {
       std::fprintf(stderr, "denied: %s\n", std::get<denial>(*out).reason.c_str());
@@ -93,9 +105,22 @@ int main(int argc, char** argv) {
   }
   double full = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
+  auto tb = std::chrono::steady_clock::now();
+  for (int start = 0; start < n; start += batch) {
+    std::vector<certificate_authority::request> reqs;
+    for (int i = start; i < std::min(n, start + batch); ++i) {
+      reqs.push_back({m->id, &parsed[static_cast<std::size_t>(i)], cert_profile::client_email, std::nullopt,
+                      request_path::cli, "bench"});
+    }
+    for (auto& r : authority.issue_many(reqs)) {
+      if (!r) die(r.error());
+      if (std::holds_alternative<denial>(*r)) return 1;
+    }
+  }
+  double batched = std::chrono::duration<double>(std::chrono::steady_clock::now() - tb).count();
+
   // The signing step alone, same keys and profile, no CSR check and no store.
-  auto csr0 = parse_csr(csrs.front());
-  if (!csr0) die(csr0.error());
+  const parsed_csr* csr0 = &parsed.front();
   certificate_spec spec;
   spec.profile = cert_profile::client_email;
   spec.subject_cn = "bench";
@@ -103,6 +128,7 @@ int main(int argc, char** argv) {
   spec.not_before = clk.now();
   spec.not_after = spec.not_before + std::chrono::hours(24 * 30);
   spec.subject_key = csr0->public_key();
+  spec.subject_spki = csr0->spki();
   spec.urls = urls_for(*cfg, issuer_class::class1);
   auto t1 = std::chrono::steady_clock::now();
   for (int i = 0; i < n; ++i) {
@@ -127,7 +153,9 @@ int main(int argc, char** argv) {
     return {};
   });
   if (!counted) die(counted.error());
-  std::printf("issued=%d rows=%d full_seconds=%.3f full_per_second=%.1f sign_per_second=%.1f csr_check_per_second=%.1f\n",
-              n, rows, full, n / full, n / sign_only, n / parse_only);
-  return rows == n ? 0 : 1;
+  std::printf(
+      "issued=%d rows=%d full_seconds=%.3f full_per_second=%.1f batch=%d batched_per_second=%.1f "
+      "sign_per_second=%.1f csr_check_per_second=%.1f\n",
+      2 * n, rows, full, n / full, batch, n / batched, n / sign_only, n / parse_only);
+  return rows == 2 * n ? 0 : 1;
 }

@@ -88,102 +88,188 @@ result<decision> certificate_authority::preview(member_id who, const certificate
 result<issue_outcome> certificate_authority::issue(member_id who, const parsed_csr& csr, cert_profile profile,
                                                    std::optional<int> days, request_path via,
                                                    std::string_view actor) {
-  const certificate_request req = request_from(csr, profile, days, via);
-  std::optional<denial> refused;
-  grant granted;
-  certificate_record rec;
+  const request one{who, &csr, profile, days, via, std::string(actor)};
+  auto results = issue_many(std::span<const request>(&one, 1));
+  return std::move(results.front());
+}
 
-  // R-RECHECK: decide on the facts as they are in the transaction that
-  // reserves the serial, so nothing can change between decision and
-  // reservation.
-  for (int attempt = 0;; ++attempt) {
-    const sys_seconds now = clock_.now();
-    rec = certificate_record{};
-    auto reserved = db_.write([&](transaction& tx) -> result<void> {
-      auto facts = gather_facts(tx, who, now, cfg_.wot);
-      if (!facts) return unexpected(facts.error());
-      decision d = decide(*facts, req, cfg_.policy);
-      if (auto* no = std::get_if<denial>(&d)) {
-        refused = *no;
-        return {};
-      }
-      granted = std::get<grant>(std::move(d));
-      rec.serial = to_hex(random_serial(rng_));
-      rec.issuer = granted.issuer;
-      rec.member = who;
-      rec.profile = profile;
-      rec.subject = granted.subject_cn.empty() ? std::string() : "CN=" + granted.subject_cn;
-      for (const auto& e : granted.emails) rec.sans.push_back("email:" + e);
-      for (const auto& n : granted.dns_names) rec.sans.push_back("DNS:" + n);
-      rec.not_before = granted.not_before;
-      rec.not_after = granted.not_after;
-      rec.via = via;
-      rec.created_at = now;
-      return tx.certificates().reserve(rec);
-    });
-    if (refused) return issue_outcome{std::move(*refused)};
-    if (reserved) break;
-    // 159 random bits make a collision all but impossible; retry once anyway.
-    if (reserved.error().code != errc::conflict || attempt > 0) return unexpected(reserved.error());
+namespace {
+
+// The not_after a grant may have under `signer`: never beyond the issuing
+// CA's own notAfter.
+sys_seconds capped_not_after(sys_seconds wanted, const ca_signer& signer) {
+  const ASN1_TIME* na = X509_get0_notAfter(signer.cert.get());
+  struct tm t {};
+  if (ASN1_TIME_to_tm(na, &t) != 1) return wanted;
+  return std::min(wanted, sys_seconds{std::chrono::seconds{timegm(&t)}});
+}
+
+}  // namespace
+
+std::vector<result<issue_outcome>> certificate_authority::issue_many(std::span<const request> requests) {
+  // Each request moves through: decided (denial or grant + reserved row),
+  // signed, recorded. `state` holds what is known so far.
+  struct state {
+    certificate_request req;
+    std::optional<denial> refused;
+    grant granted;
+    certificate_record rec;
+    x509_ptr cert;
+    std::string subject;             // as signed, for the audit row and the result
+    std::vector<std::string> sans;
+    std::optional<error> failed;
+  };
+  std::vector<state> work(requests.size());
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    work[i].req = request_from(*requests[i].csr, requests[i].profile, requests[i].days, requests[i].via);
   }
+  auto all_failed = [&](const error& e) {
+    std::vector<result<issue_outcome>> out;
+    out.reserve(requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i) out.push_back(unexpected(e));
+    return out;
+  };
 
-  const ca_signer& signer = ca_.signer_for(granted.issuer);
-  certificate_spec spec;
-  auto serial = serial_from_hex(rec.serial);
-  if (!serial) return unexpected(serial.error());
-  spec.serial = *serial;
-  spec.profile = profile;
-  spec.subject_cn = granted.subject_cn;
-  spec.emails = granted.emails;
-  spec.dns_names = granted.dns_names;
-  spec.not_before = granted.not_before;
-  spec.not_after = std::min(granted.not_after, [&] {
-    // Never beyond the issuing CA's own notAfter.
-    const ASN1_TIME* na = X509_get0_notAfter(signer.cert.get());
-    struct tm t {};
-    if (ASN1_TIME_to_tm(na, &t) != 1) return granted.not_after;
-    return sys_seconds{std::chrono::seconds{timegm(&t)}};
-  }());
-  spec.subject_key = csr.public_key();
-  spec.urls = urls_for(cfg_, granted.issuer);
-  auto cert = sign_certificate(spec, signer);
-  if (!cert) return unexpected(cert.error());
-
-  auto der = to_der(**cert);
-  const sys_seconds now = clock_.now();
-  auto recorded = db_.write([&](transaction& tx) -> result<void> {
-    if (auto r = tx.certificates().complete(rec.serial, der); !r) return r;
-    nlohmann::json detail = {{"member", who},
-                             {"profile", to_string(profile)},
-                             {"issuer", to_string(granted.issuer)},
-                             {"subject", subject_line(**cert)},
-                             {"sans", san_strings(**cert)},
-                             {"not_after", format_time(spec.not_after)},
-                             {"via", to_string(via)},
-                             {"rules", granted.rules}};
-    if (auto r = tx.audit().append(audit_entry{0, now, std::string(actor), "cert.issue", "cert:" + rec.serial,
-                                               detail.dump()});
-        !r) {
-      return unexpected(r.error());
-    }
-    if (auto r = tx.changes().bump(change_event{0, "issue", rec.serial, granted.issuer, now}); !r) {
-      return unexpected(r.error());
+  // R-RECHECK: the policy is decided on the facts as they are in the
+  // transaction that reserves the serials, so nothing changes in between.
+  const sys_seconds decided_at = clock_.now();
+  auto reserved = db_.write([&](transaction& tx) -> result<void> {
+    std::vector<std::pair<member_id, member_facts>> facts_cache;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      state& w = work[i];
+      w.refused.reset();
+      const member_facts* facts = nullptr;
+      for (const auto& [id, f] : facts_cache) {
+        if (id == requests[i].who) facts = &f;
+      }
+      if (facts == nullptr) {
+        auto f = gather_facts(tx, requests[i].who, decided_at, cfg_.wot);
+        if (!f) {
+          if (f.error().code != errc::not_found) return unexpected(f.error());
+          w.failed = f.error();
+          continue;
+        }
+        facts_cache.emplace_back(requests[i].who, std::move(*f));
+        facts = &facts_cache.back().second;
+      }
+      decision d = decide(*facts, w.req, cfg_.policy);
+      if (auto* no = std::get_if<denial>(&d)) {
+        w.refused = std::move(*no);
+        continue;
+      }
+      w.granted = std::get<grant>(std::move(d));
+      w.granted.not_after = capped_not_after(w.granted.not_after, ca_.signer_for(w.granted.issuer));
+      w.rec = certificate_record{};
+      w.rec.issuer = w.granted.issuer;
+      w.rec.member = requests[i].who;
+      w.rec.profile = requests[i].profile;
+      w.rec.subject = w.granted.subject_cn.empty() ? std::string() : "CN=" + w.granted.subject_cn;
+      for (const auto& e : w.granted.emails) w.rec.sans.push_back("email:" + e);
+      for (const auto& n : w.granted.dns_names) w.rec.sans.push_back("DNS:" + n);
+      w.rec.not_before = w.granted.not_before;
+      w.rec.not_after = w.granted.not_after;
+      w.rec.via = requests[i].via;
+      w.rec.created_at = decided_at;
+      // 159 random bits make a collision all but impossible; draw again if one happens.
+      for (int attempt = 0;; ++attempt) {
+        w.rec.serial = to_hex(random_serial(rng_));
+        auto r = tx.certificates().reserve(w.rec);
+        if (r) break;
+        if (r.error().code != errc::conflict || attempt > 2) return r;
+      }
     }
     return {};
   });
-  if (!recorded) return unexpected(recorded.error());
+  if (!reserved) return all_failed(reserved.error());
 
-  issued_certificate out;
-  rec.der = std::move(der);
-  rec.status = cert_status::valid;
-  rec.subject = subject_line(**cert);
-  rec.sans = san_strings(**cert);
-  rec.not_after = spec.not_after;
-  out.record = std::move(rec);
-  out.pem = to_pem(**cert);
-  out.chain_pem = out.pem + to_pem(*signer.cert);
-  out.granted = std::move(granted);
-  return issue_outcome{std::move(out)};
+  // Sign outside any transaction: the rows are reserved and committed.
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    state& w = work[i];
+    if (w.refused || w.failed) continue;
+    const ca_signer& signer = ca_.signer_for(w.granted.issuer);
+    certificate_spec spec;
+    auto serial = serial_from_hex(w.rec.serial);
+    if (!serial) {
+      w.failed = serial.error();
+      continue;
+    }
+    spec.serial = *serial;
+    spec.profile = requests[i].profile;
+    spec.subject_cn = w.granted.subject_cn;
+    spec.emails = w.granted.emails;
+    spec.dns_names = w.granted.dns_names;
+    spec.not_before = w.granted.not_before;
+    spec.not_after = w.granted.not_after;
+    spec.subject_key = requests[i].csr->public_key();
+    spec.subject_spki = requests[i].csr->spki();
+    spec.urls = urls_for(cfg_, w.granted.issuer);
+    auto cert = sign_certificate(spec, signer);
+    if (!cert) {
+      w.failed = cert.error();
+      continue;
+    }
+    w.cert = std::move(*cert);
+  }
+
+  const sys_seconds now = clock_.now();
+  std::vector<std::vector<std::uint8_t>> ders(requests.size());
+  auto recorded = db_.write([&](transaction& tx) -> result<void> {
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      state& w = work[i];
+      if (!w.cert) continue;
+      ders[i] = to_der(*w.cert);
+      w.subject = subject_line(*w.cert);
+      w.sans = san_strings(*w.cert);
+      if (auto r = tx.certificates().complete(w.rec.serial, ders[i]); !r) return r;
+      nlohmann::json detail = {{"member", requests[i].who},
+                               {"profile", to_string(requests[i].profile)},
+                               {"issuer", to_string(w.granted.issuer)},
+                               {"subject", w.subject},
+                               {"sans", w.sans},
+                               {"not_after", format_time(w.granted.not_after)},
+                               {"via", to_string(requests[i].via)},
+                               {"rules", w.granted.rules}};
+      if (auto r = tx.audit().append(audit_entry{0, now, requests[i].actor, "cert.issue", "cert:" + w.rec.serial,
+                                                 detail.dump()});
+          !r) {
+        return unexpected(r.error());
+      }
+      if (auto r = tx.changes().bump(change_event{0, "issue", w.rec.serial, w.granted.issuer, now}); !r) {
+        return unexpected(r.error());
+      }
+    }
+    return {};
+  });
+
+  std::vector<result<issue_outcome>> out;
+  out.reserve(requests.size());
+  std::string issuer_pem[3];  // by issuer_class, made once per batch
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    state& w = work[i];
+    if (w.refused) {
+      out.push_back(issue_outcome{std::move(*w.refused)});
+    } else if (w.failed) {
+      out.push_back(unexpected(std::move(*w.failed)));
+    } else if (!recorded) {
+      // Signed but not recorded: the row stays reserved, the certificate is
+      // dropped here and never handed out.
+      out.push_back(unexpected(recorded.error()));
+    } else {
+      issued_certificate issued;
+      w.rec.der = std::move(ders[i]);
+      w.rec.status = cert_status::valid;
+      w.rec.subject = std::move(w.subject);
+      w.rec.sans = std::move(w.sans);
+      issued.record = std::move(w.rec);
+      issued.pem = to_pem(*w.cert);
+      std::string& chain = issuer_pem[static_cast<int>(w.granted.issuer)];
+      if (chain.empty()) chain = to_pem(*ca_.signer_for(w.granted.issuer).cert);
+      issued.chain_pem = issued.pem + chain;
+      issued.granted = std::move(w.granted);
+      out.push_back(issue_outcome{std::move(issued)});
+    }
+  }
+  return out;
 }
 
 result<certificate_record> certificate_authority::revoke(std::string_view serial, revocation_reason reason,

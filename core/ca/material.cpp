@@ -197,6 +197,13 @@ result<void> init_ca(const config& c, const fs::path& config_file, std::string_v
     spec.not_after = issuing_until;
     spec.subject_key = key->get();
     spec.urls = root_urls;
+    // Class 1 serves members under 50 AP: no serverAuth below it, ever
+    // (R-SERVER-50), nor code signing (R-CODESIGN).
+    spec.ca_extended_key_usage = {NID_client_auth, NID_email_protect, NID_OCSP_sign};
+    if (classes[i] == issuer_class::class3) {
+      spec.ca_extended_key_usage = {NID_server_auth, NID_client_auth, NID_email_protect, NID_code_sign,
+                                    NID_OCSP_sign};
+    }
     auto cert = sign_recorded(spec, root_signer, issuer_class::root, "issuing-ca");
     if (!cert) return unexpected(cert.error());
     made m{std::move(*key), std::move(*cert)};

@@ -22,6 +22,11 @@ def test_init_makes_a_hierarchy_that_openssl_verifies(ca):
     assert "ASN1 OID: secp384r1" in root_text
     assert "CA:TRUE" in root_text
     c3_text = x509_text(c3)
+    # R-SERVER-50 held by the chain too: nothing below Class 1 verifies as a TLS server.
+    c1_text = x509_text(c1)
+    assert "TLS Web Client Authentication, E-mail Protection, OCSP Signing" in c1_text
+    assert "TLS Web Server Authentication" not in c1_text and "Code Signing" not in c1_text
+    assert "TLS Web Server Authentication" in c3_text
     assert "CA:TRUE, pathlen:0" in c3_text
     assert "Certificate Sign, CRL Sign" in c3_text
     assert "prime256v1" in c3_text
