@@ -396,7 +396,10 @@ int run(int argc, char** argv) {
       "verify", "Prove control of a domain: --method email (probe to a domain mailbox), or --operator-reason");
   domain_verify->add_option("--member", member_ref, "Member id or primary email")->required();
   domain_verify->add_option("--domain", domain, "The domain")->required();
-  auto* method_opt = domain_verify->add_option("--method", method, "email (dns and http: through ACME)");
+  auto* method_opt = domain_verify->add_option(
+      "--method", method,
+      "dns (TXT record at _wotca-challenge.DOMAIN) | http (token at /.well-known/wotca-challenge/) | email (probe "
+      "to a domain mailbox); dns and http: run once for the token, again once it is published");
   domain_verify->add_option("--mailbox", mailbox, "root | hostmaster | postmaster | admin | webmaster (default hostmaster)");
   domain_verify->add_option("--operator-reason", operator_reason, "Operator override with a written reason (audited)")
       ->excludes(method_opt);
@@ -413,7 +416,10 @@ int run(int argc, char** argv) {
     if (method.empty()) return fail(errc::invalid_input, "--method", "give --method email or --operator-reason TEXT");
     auto c = ctx.reg->start_domain_check(m->id, domain, method, mailbox, context::operator_actor());
     if (!c) return unexpected(c.error());
-    ctx.out.done(json{{"method", c->method}, {"instructions", c->instructions}}, c->instructions + "\n");
+    json doc = {{"method", c->method}, {"instructions", c->instructions}, {"verified", c->verified.has_value()}};
+    if (!c->token.empty()) doc["token"] = c->token;
+    if (c->verified) doc["domain"] = domain_json(*c->verified);
+    ctx.out.done(doc, c->instructions + "\n");
     return {};
   }));
   auto* domain_confirm = domain_cmd->add_subcommand("confirm", "Confirm a domain with the token sent to its mailbox");

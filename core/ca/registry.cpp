@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/ca/authority.h"
+#include "core/net/dns.h"
+#include "core/net/http_fetch.h"
 #include "core/pki/csr.h"
 #include "core/util/encoding.h"
 #include "core/wot/assurance_check.h"
@@ -460,16 +462,150 @@ result<domain_name> registry::add_domain(member_id id, std::string_view name, st
   return d;
 }
 
+namespace {
+
+// Where the DNS server for verification is: the configured one, or the
+// system's.
+result<dns_server> verification_server(const config& cfg) {
+  if (cfg.verification.resolver.empty()) return system_dns_server();
+  return parse_dns_server(cfg.verification.resolver, "verification.resolver");
+}
+
+// Looks for `token` where `method` says it is published for `domain`.
+// Returns nothing if found, else errc::denied R-DOMAIN-CONTROL naming what
+// was found instead (or errc::io if the network failed).
+result<void> find_token(const config& cfg, random_source& rng, std::string_view domain, std::string_view method,
+                        std::string_view token) {
+  auto server = verification_server(cfg);
+  if (!server) return unexpected(server.error());
+  const std::chrono::milliseconds timeout(cfg.verification.timeout_ms);
+  if (method == "dns") {
+    const std::string at = "_wotca-challenge." + std::string(domain);
+    auto answer = dns_lookup(at, dns_type::txt, *server, timeout, rng);
+    if (!answer) return unexpected(answer.error());
+    std::string seen;
+    for (const auto& r : answer->records) {
+      if (r == token) return {};
+      seen += (seen.empty() ? "'" : ", '") + r.substr(0, 80) + "'";
+    }
+    return fail(errc::denied, "R-DOMAIN-CONTROL",
+                "no TXT record at " + at + " holds the token" + (seen.empty() ? " (none found)" : "; found " + seen));
+  }
+  // http: resolve the name with the same server, refuse private addresses
+  // unless configured, fetch the token without following redirects.
+  std::vector<std::string> addresses;
+  for (auto type : {dns_type::a, dns_type::aaaa}) {
+    auto answer = dns_lookup(domain, type, *server, timeout, rng);
+    if (!answer) return unexpected(answer.error());
+    for (auto& a : answer->records) addresses.push_back(std::move(a));
+  }
+  if (addresses.empty()) {
+    return fail(errc::denied, "R-DOMAIN-CONTROL", std::string(domain) + " has no A or AAAA record");
+  }
+  const std::string path = "/.well-known/wotca-challenge/" + std::string(token);
+  std::string last_problem;
+  for (const auto& address : addresses) {
+    if (!cfg.verification.allow_private_addresses && is_private_address(address)) {
+      last_problem = std::string(domain) + " resolves to " + address +
+                     ", a private or special-purpose address the CA does not connect to";
+      continue;
+    }
+    fetch_limits limits;
+    limits.timeout = timeout;
+    limits.max_body_bytes = 1024;
+    auto reply = http_get(address, static_cast<std::uint16_t>(cfg.verification.http_port), domain, path, limits);
+    if (!reply) {
+      last_problem = describe(reply.error());
+      continue;
+    }
+    std::string body = trim(reply->body);
+    if (reply->status == 200 && body == token) return {};
+    last_problem = "http://" + std::string(domain) + path + " answered " + std::to_string(reply->status) +
+                   (reply->status == 200 ? " with another body" : "");
+  }
+  return fail(errc::denied, "R-DOMAIN-CONTROL", last_problem);
+}
+
+}  // namespace
+
+result<domain_challenge> registry::check_published_token(member_id id, const std::string& domain,
+                                                         std::string_view method, std::string_view actor) {
+  const sys_seconds now = clock_.now();
+  std::optional<domain_token> pending;
+  auto r = db_.read([&](transaction& tx) -> result<void> {
+    auto d = tx.domains().find(domain);
+    if (!d) return unexpected(d.error());
+    if (!*d || (*d)->member != id) {
+      return fail(errc::not_found, "--domain", "member " + std::to_string(id) + " has no domain " + domain);
+    }
+    auto c = tx.domains().challenge(domain);
+    if (!c) return unexpected(c.error());
+    pending = std::move(*c);
+    return {};
+  });
+  if (!r) return unexpected(r.error());
+
+  domain_challenge out;
+  out.method = std::string(method);
+  auto where = [&](const std::string& token) {
+    return method == "dns" ? "publish a TXT record at _wotca-challenge." + domain + " with the value " + token
+                           : "serve " + token + " as the whole body of http://" + domain +
+                                 "/.well-known/wotca-challenge/" + token;
+  };
+  if (!pending || pending->method != method || pending->expires_at <= now) {
+    std::uint8_t raw[24];
+    rng_.fill(raw);
+    domain_token t{std::string(method), base64url_encode(raw), now + std::chrono::hours(cfg_.verification.challenge_hours)};
+    auto w = db_.write([&](transaction& tx) -> result<void> {
+      if (auto s = tx.domains().set_challenge(domain, t); !s) return s;
+      return append(tx, audit_row(now, actor, "domain.challenge", member_ref(id),
+                                  json{{"domain", domain}, {"method", t.method}, {"expires_at", format_time(t.expires_at)}}));
+    });
+    if (!w) return unexpected(w.error());
+    out.token = t.token;
+    out.instructions = where(t.token) + ", then run the same command again (before " + format_time(t.expires_at) + ")";
+    return out;
+  }
+
+  // Outside any transaction: the network may take seconds.
+  if (auto found = find_token(cfg_, rng_, domain, method, pending->token); !found) {
+    out.token = pending->token;
+    auto e = found.error();
+    e.message += "; " + where(pending->token) + " and run the command again";
+    return unexpected(std::move(e));
+  }
+  const sys_seconds verified_at = clock_.now();
+  auto w = db_.write([&](transaction& tx) -> result<void> {
+    auto d = tx.domains().find(domain);
+    if (!d) return unexpected(d.error());
+    auto c = tx.domains().challenge(domain);
+    if (!c) return unexpected(c.error());
+    // The facts may have changed while the network was asked.
+    if (!*d || (*d)->member != id || !*c || (*c)->token != pending->token) {
+      return fail(errc::conflict, "--domain", "the domain or its challenge changed meanwhile; run the command again");
+    }
+    (*d)->method = method == "dns" ? verification_method::dns_txt : verification_method::http_token;
+    (*d)->verified_at = verified_at;
+    (*d)->valid_until = verified_at + std::chrono::days(cfg_.wot.domain_reuse_days);
+    if (auto u = tx.domains().update(**d); !u) return u;
+    if (auto cl = tx.domains().clear_challenge(domain); !cl) return cl;
+    out.verified = **d;
+    return append(tx, audit_row(verified_at, actor, "domain.verify", member_ref(id),
+                                json{{"domain", domain}, {"method", to_string((*d)->method)}}));
+  });
+  if (!w) return unexpected(w.error());
+  out.instructions = domain + " is verified until " + format_time(*out.verified->valid_until);
+  return out;
+}
+
 result<domain_challenge> registry::start_domain_check(member_id id, std::string_view name, std::string_view method,
                                                       std::string_view mailbox, std::string_view actor) {
   auto norm = normalize_dns_name(name);
   if (!norm) return fail(errc::invalid_input, "--domain", norm.error().message);
-  if (method != "email") {
-    return fail(errc::invalid_input, "--method",
-                "'" + std::string(method) +
-                    "' is not available from the command line yet; use email, or --operator-reason, or "
-                    "prove control through ACME (http-01, dns-01, tls-alpn-01)");
+  if (method != "email" && method != "dns" && method != "http") {
+    return fail(errc::invalid_input, "--method", "'" + std::string(method) + "' is not one of dns, http, email");
   }
+  if (method != "email") return check_published_token(id, *norm, method, actor);
   std::string box = mailbox.empty() ? std::string("hostmaster") : trim(mailbox);
   if (std::find(std::begin(domain_mailboxes), std::end(domain_mailboxes), box) == std::end(domain_mailboxes)) {
     return fail(errc::invalid_input, "--mailbox",

@@ -51,11 +51,13 @@ struct issued_secret {
   sys_seconds expires_at{};
 };
 
-// What to do to prove control of a domain (R-DOMAIN-CONTROL).
+// What to do to prove control of a domain (R-DOMAIN-CONTROL), or that it
+// has just been proven.
 struct domain_challenge {
   std::string method;        // dns | http | email
   std::string instructions;  // a sentence for the member
-  std::string token;
+  std::string token;         // dns, http: what to publish (empty for email: it goes to the mailbox)
+  std::optional<domain_name> verified;  // set when this call proved control
 };
 
 class registry {
@@ -89,8 +91,14 @@ class registry {
   [[nodiscard]] result<std::vector<email_address>> emails_of(member_id id);
 
   [[nodiscard]] result<domain_name> add_domain(member_id id, std::string_view name, std::string_view actor);
-  // R-DOMAIN-CONTROL: email (a probe to root@, hostmaster@, postmaster@,
-  // admin@ or webmaster@ `name`; `mailbox` picks which).
+  // R-DOMAIN-CONTROL. email: a probe to root@, hostmaster@, postmaster@,
+  // admin@ or webmaster@ `name` (`mailbox` picks which), confirmed with
+  // confirm_domain. dns, http: the first call stores a token and says where
+  // to publish it (a TXT record at _wotca-challenge.NAME, or the body of
+  // http://NAME/.well-known/wotca-challenge/TOKEN); a later call with the
+  // same method, while the token is valid, looks for it and, if found,
+  // verifies the domain. The network is asked outside any transaction.
+  // Not found: errc::denied R-DOMAIN-CONTROL saying what was found instead.
   [[nodiscard]] result<domain_challenge> start_domain_check(member_id id, std::string_view name,
                                                             std::string_view method, std::string_view mailbox,
                                                             std::string_view actor);
@@ -116,6 +124,8 @@ class registry {
   [[nodiscard]] result<issued_secret> new_scep_challenge(member_id id, cert_profile profile, std::string_view actor);
 
  private:
+  [[nodiscard]] result<domain_challenge> check_published_token(member_id id, const std::string& domain,
+                                                               std::string_view method, std::string_view actor);
   [[nodiscard]] result<void> send_probe(transaction& tx, std::string_view to, std::string_view what,
                                         std::string& token_out);
   const config& cfg_;

@@ -89,6 +89,18 @@ result<void> read_int(const YAML::Node& parent, std::string_view path, std::stri
   return {};
 }
 
+result<void> read_bool(const YAML::Node& parent, std::string_view path, std::string_view key, bool& out) {
+  YAML::Node n = child(parent, key);
+  if (!present(n)) return {};
+  bool v = false;
+  if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
+    return bad(join_path(path, key), "'" + (n.IsScalar() ? n.Scalar() : std::string("(not a scalar)")) +
+                                         "' is not true or false");
+  }
+  out = v;
+  return {};
+}
+
 result<void> read_key_algorithm(const YAML::Node& parent, std::string_view path, std::string_view key,
                                 key_algorithm& out) {
   std::string text;
@@ -145,7 +157,7 @@ fs::path resolve(const fs::path& base, const std::string& p) {
 result<config> parse_tree(const YAML::Node& root, const fs::path& base_dir) {
   config c;
   if (auto r = check_mapping(root, "", {"data_dir", "database", "ca", "urls", "policy", "wot", "mail",
-                                        "enrolment", "acme", "scep", "ocsp", "crl"});
+                                        "verification", "enrolment", "acme", "scep", "ocsp", "crl"});
       !r) {
     return unexpected(r.error());
   }
@@ -233,6 +245,20 @@ result<config> parse_tree(const YAML::Node& root, const fs::path& base_dir) {
   YAML::Node mail = child(root, "mail");
   WOTCA_TRY(check_mapping(mail, "mail", {"sendmail"}));
   WOTCA_TRY(read_string(mail, "mail", "sendmail", c.mail.sendmail, true));
+
+  YAML::Node verification = child(root, "verification");
+  WOTCA_TRY(check_mapping(verification, "verification",
+                          {"resolver", "http_port", "allow_private_addresses", "challenge_hours", "timeout_ms"}));
+  WOTCA_TRY(read_string(verification, "verification", "resolver", c.verification.resolver, true));
+  if (!c.verification.resolver.empty()) {
+    auto a = parse_listen_address(c.verification.resolver, "verification.resolver");
+    if (!a) return unexpected(a.error());
+  }
+  WOTCA_TRY(read_int(verification, "verification", "http_port", c.verification.http_port, 1, 65535));
+  WOTCA_TRY(read_bool(verification, "verification", "allow_private_addresses",
+                      c.verification.allow_private_addresses));
+  WOTCA_TRY(read_int(verification, "verification", "challenge_hours", c.verification.challenge_hours, 1, 24 * 30));
+  WOTCA_TRY(read_int(verification, "verification", "timeout_ms", c.verification.timeout_ms, 100, 60000));
 
   YAML::Node enrolment = child(root, "enrolment");
   WOTCA_TRY(check_mapping(enrolment, "enrolment", {"eab_key_days", "scep_challenge_hours"}));

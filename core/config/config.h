@@ -43,6 +43,15 @@ struct mail_config {
   std::string sendmail;  // empty: write to outbox/
 };
 
+// How control of a domain is checked over the network (R-DOMAIN-CONTROL).
+struct verification_config {
+  std::string resolver;                 // HOST:PORT of a DNS server; empty: /etc/resolv.conf
+  int http_port = 80;                   // where HTTP tokens are fetched
+  bool allow_private_addresses = false; // tests on loopback turn this on
+  int challenge_hours = 72;             // how long a published token is waited for
+  int timeout_ms = 10000;               // one DNS lookup or one HTTP fetch
+};
+
 struct enrolment_config {
   int eab_key_days = 7;
   int scep_challenge_hours = 24;
@@ -57,6 +66,7 @@ struct config {
   policy_rules policy;
   wot_rules wot;
   mail_config mail;
+  verification_config verification;
   enrolment_config enrolment;
   listen_address acme_listen{"127.0.0.1", 14443};
   listen_address scep_listen{"127.0.0.1", 14080};

@@ -27,6 +27,10 @@ enum class dns_type : std::uint16_t { a = 1, txt = 16, aaaa = 28 };
 
 // The first `nameserver` of /etc/resolv.conf (errc::config if none).
 [[nodiscard]] result<dns_server> system_dns_server();
+// The same from resolv.conf text: the first `nameserver` line whose value is
+// an IP literal (lines with a zone id, "fe80::1%eth0", are skipped).
+// errc::config with `field` as where if there is none.
+[[nodiscard]] result<dns_server> parse_resolv_conf(std::string_view text, std::string_view field);
 // "HOST:PORT" or "[v6]:PORT" or a bare address (port 53).
 [[nodiscard]] result<dns_server> parse_dns_server(std::string_view text, std::string_view field);
 

@@ -159,10 +159,19 @@ CREATE TABLE crl_state (
 ) STRICT;
 )sql";
 
-// Next: v2 with acme_account, acme_order, acme_authz, acme_challenge and
-// scep_transaction (ARCHITECTURE.md "Data"), added by whoever writes acme/
-// and scep/. Append; never edit v1.
-constexpr std::array<std::string_view, 1> migrations = {v1};
+// Migrations are appended, never edited once released: acme_account,
+// acme_order, acme_authz, acme_challenge and scep_transaction
+// (ARCHITECTURE.md "Data") come with acme/ and scep/.
+// v2: a pending proof-of-control challenge per domain (R-DOMAIN-CONTROL by
+// DNS TXT or HTTP token). Tokens are published by the member, so they are
+// stored as they are.
+constexpr std::string_view v2 = R"sql(
+ALTER TABLE domain ADD COLUMN challenge_method TEXT CHECK (challenge_method IN ('dns', 'http'));
+ALTER TABLE domain ADD COLUMN challenge_token TEXT;
+ALTER TABLE domain ADD COLUMN challenge_expires_at INTEGER;
+)sql";
+
+constexpr std::array<std::string_view, 2> migrations = {v1, v2};
 
 result<bool> has_version_table(connection& db) {
   auto st = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'");

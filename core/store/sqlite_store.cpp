@@ -416,6 +416,35 @@ class sqlite_domains final : public domain_repository {
     return run_on_one(db_, *st, "domain.name", no_domain(name));
   }
 
+  result<void> set_challenge(std::string_view name, const domain_token& t) override {
+    auto st = db_.prepare(
+        "UPDATE domain SET challenge_method = ?, challenge_token = ?, challenge_expires_at = ? WHERE name = ?");
+    if (!st) return unexpected(st.error());
+    st->bind(1, t.method).bind(2, t.token).bind(3, t.expires_at).bind(4, name);
+    return run_on_one(db_, *st, "domain.name", no_domain(name));
+  }
+
+  result<std::optional<domain_token>> challenge(std::string_view name) override {
+    auto st = db_.prepare(
+        "SELECT challenge_method, challenge_token, challenge_expires_at FROM domain WHERE name = ?");
+    if (!st) return unexpected(st.error());
+    st->bind(1, name);
+    auto row = st->step();
+    if (!row) return unexpected(row.error());
+    if (!*row) return fail(errc::not_found, "domain.name", no_domain(name));
+    if (st->is_null(0) || st->is_null(1) || st->is_null(2)) return std::optional<domain_token>();
+    return std::optional<domain_token>(domain_token{st->text(0), st->text(1), st->time(2)});
+  }
+
+  result<void> clear_challenge(std::string_view name) override {
+    auto st = db_.prepare(
+        "UPDATE domain SET challenge_method = NULL, challenge_token = NULL, challenge_expires_at = NULL "
+        "WHERE name = ?");
+    if (!st) return unexpected(st.error());
+    st->bind(1, name);
+    return run_on_one(db_, *st, "domain.name", no_domain(name));
+  }
+
  private:
   connection& db_;
 };

@@ -119,6 +119,13 @@ class email_repository {
   [[nodiscard]] virtual result<void> clear_probe(std::string_view address) = 0;
 };
 
+// A pending proof-of-control challenge for a domain (R-DOMAIN-CONTROL).
+struct domain_token {
+  std::string method;  // "dns" | "http"
+  std::string token;   // published by the member: not a secret
+  sys_seconds expires_at{};
+};
+
 class domain_repository {
  public:
   virtual ~domain_repository() = default;
@@ -127,6 +134,10 @@ class domain_repository {
   [[nodiscard]] virtual result<std::vector<domain_name>> of_member(member_id m) = 0;
   [[nodiscard]] virtual result<void> update(const domain_name& d) = 0;
   [[nodiscard]] virtual result<void> remove(std::string_view name) = 0;
+  // One pending challenge per domain, replaced by the next; not_found if no such domain.
+  [[nodiscard]] virtual result<void> set_challenge(std::string_view name, const domain_token& t) = 0;
+  [[nodiscard]] virtual result<std::optional<domain_token>> challenge(std::string_view name) = 0;
+  [[nodiscard]] virtual result<void> clear_challenge(std::string_view name) = 0;
 };
 
 class assurance_repository {

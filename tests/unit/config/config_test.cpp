@@ -27,6 +27,9 @@ TEST_CASE("the documented template parses to the defaults", "[config]") {
   CHECK(c->ocsp_listen.port == 14081);
   CHECK(c->acme_listen.port == 14443);
   CHECK(c->keys_dir() == fs::path("/srv/ca/keys"));
+  CHECK(c->verification.resolver.empty());
+  CHECK(c->verification.http_port == 80);
+  CHECK_FALSE(c->verification.allow_private_addresses);
 }
 
 TEST_CASE("render_config sets data_dir and stays valid", "[config]") {
@@ -71,6 +74,9 @@ TEST_CASE("every bad value is named with its key path", "[config]") {
       {"wot: [1, 2]\n", "wot", "mapping"},
       {"policy:\n  pseudonym_cn: [a]\n", "policy.pseudonym_cn", "text value"},
       {"policy:\n  pseudonym_cn: \"\"\n", "policy.pseudonym_cn", "empty"},
+      {"verification:\n  resolver: dns.example\n", "verification.resolver", "HOST:PORT"},
+      {"verification:\n  allow_private_addresses: maybe\n", "verification.allow_private_addresses", "true or false"},
+      {"verification:\n  timeout_ms: 5\n", "verification.timeout_ms", "out of range"},
       {"data_dir: [\n", "line", "not valid YAML"},
       {"- just\n- a list\n", "(top level)", "mapping"},
       {": \n", "(top level)", "plain words"},

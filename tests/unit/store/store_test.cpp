@@ -388,6 +388,35 @@ TEMPLATE_TEST_CASE("domains round-trip and belong to one member", "[store]", WOT
   }
 }
 
+TEMPLATE_TEST_CASE("a domain holds one pending proof-of-control challenge", "[store]", WOTCA_STORE_BACKENDS) {
+  TestType backend;
+  store& db = backend.db();
+  write(db, [&](transaction& t) {
+    auto alice = must(t.members().add(person("alice@example.org")));
+    domain_name d;
+    d.member = alice;
+    d.name = "example.org";
+    must(t.domains().add(d));
+    CHECK_FALSE(must(t.domains().challenge("example.org")));
+    must(t.domains().set_challenge("example.org", {"dns", "tok-1", at(2024, 3, 2)}));
+    must(t.domains().set_challenge("example.org", {"http", "tok-2", at(2024, 3, 3)}));
+    must_fail(t.domains().set_challenge("other.example", {"dns", "x", at(2024, 3, 2)}), errc::not_found);
+  });
+  read(db, [&](transaction& t) {
+    auto c = must(t.domains().challenge("example.org"));
+    REQUIRE(c);
+    CHECK(c->method == "http");
+    CHECK(c->token == "tok-2");
+    CHECK(c->expires_at == at(2024, 3, 3));
+  });
+  write(db, [&](transaction& t) {
+    must(t.domains().clear_challenge("example.org"));
+    CHECK_FALSE(must(t.domains().challenge("example.org")));
+    // The store refuses a method it does not know (CHECK constraint).
+    CHECK_FALSE(t.domains().set_challenge("example.org", {"carrier-pigeon", "x", at(2024, 3, 2)}));
+  });
+}
+
 TEMPLATE_TEST_CASE("assurances and CATS passes round-trip", "[store]", WOTCA_STORE_BACKENDS) {
   TestType backend;
   store& db = backend.db();
