@@ -267,7 +267,25 @@ result<config> parse_tree(const YAML::Node& root, const fs::path& base_dir) {
 
   WOTCA_TRY(read_listen(root, "acme", c.acme_listen));
   WOTCA_TRY(read_listen(root, "scep", c.scep_listen));
-  WOTCA_TRY(read_listen(root, "ocsp", c.ocsp_listen));
+  {
+    YAML::Node o = child(root, "ocsp");
+    WOTCA_TRY(check_mapping(o, "ocsp", {"listen", "validity_hours", "nonces", "threads", "max_request_bytes",
+                                        "max_connections", "read_timeout_seconds", "poll_milliseconds"}));
+    std::string text;
+    WOTCA_TRY(read_string(o, "ocsp", "listen", text, false));
+    if (!text.empty()) {
+      auto a = parse_listen_address(text, "ocsp.listen");
+      if (!a) return unexpected(a.error());
+      c.ocsp_listen = *a;
+    }
+    WOTCA_TRY(read_int(o, "ocsp", "validity_hours", c.ocsp.validity_hours, 1, 24 * 7));
+    WOTCA_TRY(read_bool(o, "ocsp", "nonces", c.ocsp.nonces));
+    WOTCA_TRY(read_int(o, "ocsp", "threads", c.ocsp.threads, 0, 256));
+    WOTCA_TRY(read_int(o, "ocsp", "max_request_bytes", c.ocsp.max_request_bytes, 256, 1 << 20));
+    WOTCA_TRY(read_int(o, "ocsp", "max_connections", c.ocsp.max_connections, 1, 1000000));
+    WOTCA_TRY(read_int(o, "ocsp", "read_timeout_seconds", c.ocsp.read_timeout_seconds, 1, 3600));
+    WOTCA_TRY(read_int(o, "ocsp", "poll_milliseconds", c.ocsp.poll_milliseconds, 10, 60000));
+  }
   WOTCA_TRY(read_listen(root, "crl", c.crl_listen));
 #undef WOTCA_TRY
   return c;

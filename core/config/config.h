@@ -57,6 +57,17 @@ struct enrolment_config {
   int scep_challenge_hours = 24;
 };
 
+// wotca-ocsp (RFC 6960, RFC 5019).
+struct ocsp_config {
+  int validity_hours = 96;         // nextUpdate - thisUpdate; re-signed at half of it
+  bool nonces = false;             // sign on demand for requests with a nonce (RFC 8954)
+  int threads = 0;                 // HTTP threads; 0: one per core
+  int max_request_bytes = 8192;
+  int max_connections = 10000;
+  int read_timeout_seconds = 10;
+  int poll_milliseconds = 200;     // how often the change feed is read
+};
+
 struct config {
   std::filesystem::path source;    // the file this was read from (empty when parsed from text)
   std::filesystem::path data_dir;  // absolute
@@ -68,6 +79,7 @@ struct config {
   mail_config mail;
   verification_config verification;
   enrolment_config enrolment;
+  ocsp_config ocsp;
   listen_address acme_listen{"127.0.0.1", 14443};
   listen_address scep_listen{"127.0.0.1", 14080};
   listen_address ocsp_listen{"127.0.0.1", 14081};

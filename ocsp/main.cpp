@@ -1,0 +1,247 @@
+// wotca-ocsp: reads the configuration, wires the responder, its refresher
+// and the HTTP adapter, and runs until SIGTERM. SIGHUP reloads the
+// configuration and the signers and swaps the handler without dropping
+// connections.
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "core/ca/material.h"
+#include "core/config/config.h"
+#include "core/http/server.h"
+#include "core/store/sqlite_store.h"
+#include "ocsp/refresher.h"
+#include "ocsp/responder.h"
+
+namespace wotca {
+namespace {
+
+void log_line(const std::string& s) {
+  std::string line = "wotca-ocsp: " + s + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+result<ocsp_signer> load_ocsp_signer(const config& c, issuer_class cls) {
+  std::string name(to_string(cls));
+  auto issuer = load_certificate(cert_path(c, name));
+  if (!issuer) return unexpected(issuer.error());
+  auto cert = load_certificate(cert_path(c, name + "-ocsp"));
+  if (!cert) return unexpected(cert.error());
+  auto key = load_private_key(key_path(c, name + "-ocsp"));
+  if (!key) return unexpected(key.error());
+  if (X509_check_private_key(cert->get(), key->get()) != 1) {
+    (void)drain_openssl_errors();
+    return fail(errc::config, key_path(c, name + "-ocsp").string(), "this key does not belong to its certificate");
+  }
+  return ocsp_signer{std::move(*issuer), std::move(*cert), std::move(*key)};
+}
+
+// Everything one configuration makes: replaced whole on SIGHUP.
+struct generation {
+  config cfg;
+  std::unique_ptr<sqlite_store> db;
+  std::unique_ptr<ocsp_responder> responder;
+  std::unique_ptr<ocsp_refresher> refresher;
+};
+
+result<std::unique_ptr<generation>> make_generation(const std::string& config_file, const clock& clk) {
+  auto g = std::make_unique<generation>();
+  auto c = load_config(config_file);
+  if (!c) return unexpected(c.error());
+  g->cfg = std::move(*c);
+  auto db = sqlite_store::open(g->cfg.database, open_mode::existing);
+  if (!db) return unexpected(db.error());
+  g->db = std::move(*db);
+  std::vector<ocsp_issuer> issuers;
+  for (auto cls : {issuer_class::class1, issuer_class::class3}) {
+    auto s = load_ocsp_signer(g->cfg, cls);
+    if (!s) return unexpected(s.error());
+    issuers.push_back(ocsp_issuer{cls, std::move(*s)});
+  }
+  ocsp_settings settings;
+  settings.validity = std::chrono::hours(g->cfg.ocsp.validity_hours);
+  settings.nonces = g->cfg.ocsp.nonces;
+  settings.max_request_bytes = static_cast<std::size_t>(g->cfg.ocsp.max_request_bytes);
+  auto r = ocsp_responder::make(std::move(issuers), settings);
+  if (!r) return unexpected(r.error());
+  g->responder = std::move(*r);
+  g->refresher = std::make_unique<ocsp_refresher>(*g->db, *g->responder, clk);
+  auto t0 = std::chrono::steady_clock::now();
+  auto n = g->refresher->load_all();
+  if (!n) return unexpected(n.error());
+  log_line("pre-signed " + std::to_string(*n) + " responses in " +
+           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()) +
+           " ms");
+  return g;
+}
+
+std::string metrics_text(const ocsp_responder& r, sys_seconds now) {
+  const auto& c = r.counters();
+  auto line = [](const std::string& name, const std::string& labels, std::uint64_t v) {
+    return name + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(v) + "\n";
+  };
+  std::string out;
+  out += "# HELP wotca_ocsp_responses_total OCSP answers by certificate status or error.\n";
+  out += "# TYPE wotca_ocsp_responses_total counter\n";
+  out += line("wotca_ocsp_responses_total", "status=\"good\"", c.good);
+  out += line("wotca_ocsp_responses_total", "status=\"revoked\"", c.revoked);
+  out += line("wotca_ocsp_responses_total", "status=\"unknown\"", c.unknown);
+  out += line("wotca_ocsp_responses_total", "status=\"malformedRequest\"", c.malformed);
+  out += line("wotca_ocsp_responses_total", "status=\"unauthorized\"", c.unauthorized);
+  out += line("wotca_ocsp_responses_total", "status=\"internalError\"", c.internal);
+  out += "# TYPE wotca_ocsp_cache_hits_total counter\n" + line("wotca_ocsp_cache_hits_total", "", c.cache_hits);
+  out += "# TYPE wotca_ocsp_not_modified_total counter\n" + line("wotca_ocsp_not_modified_total", "", c.not_modified);
+  out += "# TYPE wotca_ocsp_signed_on_demand_total counter\n" +
+         line("wotca_ocsp_signed_on_demand_total", "", c.signed_on_demand);
+  out += "# TYPE wotca_ocsp_signatures_total counter\n" + line("wotca_ocsp_signatures_total", "", c.signatures);
+  out += "# TYPE wotca_ocsp_sign_seconds_total counter\n";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6f", static_cast<double>(c.sign_nanoseconds.load()) / 1e9);
+  out += std::string("wotca_ocsp_sign_seconds_total ") + buf + "\n";
+  out += "# TYPE wotca_ocsp_cached_responses gauge\n" + line("wotca_ocsp_cached_responses", "", r.size());
+  auto oldest = r.oldest_this_update();
+  std::uint64_t age = oldest == sys_seconds{} ? 0 : static_cast<std::uint64_t>((now - oldest).count());
+  out += "# HELP wotca_ocsp_oldest_response_age_seconds Age of the oldest pre-signed response.\n";
+  out += "# TYPE wotca_ocsp_oldest_response_age_seconds gauge\n" +
+         line("wotca_ocsp_oldest_response_age_seconds", "", age);
+  return out;
+}
+
+http_handler handler_for(std::shared_ptr<generation> g, const clock& clk) {
+  return [g, &clk](const http_request& req) -> http_response {
+    if (req.method == "GET" && req.raw_path == "/healthz") {
+      http_response r;
+      r.headers.emplace_back("Content-Type", "text/plain");
+      r.body = std::string("ok\n");
+      return r;
+    }
+    if (req.method == "GET" && req.raw_path == "/metrics") {
+      http_response r;
+      r.headers.emplace_back("Content-Type", "text/plain; version=0.0.4");
+      r.body = metrics_text(*g->responder, clk.now());
+      return r;
+    }
+    return g->responder->respond(req, clk.now());
+  };
+}
+
+int run(int argc, char** argv) {
+  std::string config_file = default_config_path("").string();
+  std::string listen_text;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if ((a == "--config" || a == "--listen") && i + 1 < argc) {
+      (a == "--config" ? config_file : listen_text) = argv[++i];
+    } else if (a == "--help" || a == "-h") {
+      std::puts("usage: wotca-ocsp [--config FILE] [--listen HOST:PORT]\n"
+                "Answers OCSP (RFC 6960, RFC 5019) for the Class 1 and Class 3 CAs: GET /{base64}, POST.\n"
+                "GET /healthz, GET /metrics (Prometheus). SIGHUP reloads, SIGTERM stops.");
+      return 0;
+    } else {
+      log_line("unknown argument '" + a + "' (see --help)");
+      return 2;
+    }
+  }
+
+  // Signals are taken by sigwait in this thread; every other thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  system_clock clk;
+  auto first = make_generation(config_file, clk);
+  if (!first) {
+    log_line(describe(first.error()));
+    return 3;
+  }
+  std::shared_ptr<generation> current = std::move(*first);
+  listen_address listen = current->cfg.ocsp_listen;
+  if (!listen_text.empty()) {
+    auto a = parse_listen_address(listen_text, "--listen");
+    if (!a) {
+      log_line(describe(a.error()));
+      return 2;
+    }
+    listen = *a;
+  }
+  http_limits limits;
+  limits.max_body_bytes = static_cast<std::size_t>(current->cfg.ocsp.max_request_bytes);
+  limits.threads = static_cast<unsigned>(current->cfg.ocsp.threads);
+  limits.max_connections = static_cast<unsigned>(current->cfg.ocsp.max_connections);
+  limits.read_timeout = std::chrono::seconds(current->cfg.ocsp.read_timeout_seconds);
+  auto server = http_server::start(listen.host, listen.port, limits, handler_for(current, clk));
+  if (!server) {
+    log_line(describe(server.error()));
+    return 3;
+  }
+  log_line("listening on " + listen.host + ":" + std::to_string((*server)->port()));
+
+  // The refresher follows the change feed of the current generation.
+  std::mutex mu;
+  std::condition_variable wake;
+  bool stopping = false;
+  std::thread refresher([&] {
+    std::unique_lock lock(mu);
+    while (!stopping) {
+      std::shared_ptr<generation> g = current;
+      const auto poll = std::chrono::milliseconds(g->cfg.ocsp.poll_milliseconds);
+      lock.unlock();
+      if (auto n = g->refresher->poll_once(); !n) log_line("refresh: " + describe(n.error()));
+      lock.lock();
+      wake.wait_for(lock, poll, [&] { return stopping; });
+    }
+  });
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      auto next = make_generation(config_file, clk);
+      if (!next) {
+        log_line("reload refused, still serving the previous configuration: " + describe(next.error()));
+        continue;
+      }
+      std::shared_ptr<generation> g = std::move(*next);
+      {
+        std::lock_guard lock(mu);
+        current = g;
+      }
+      (*server)->set_handler(handler_for(g, clk));
+      log_line("reloaded " + config_file);
+      continue;
+    }
+    break;
+  }
+  {
+    std::lock_guard lock(mu);
+    stopping = true;
+  }
+  wake.notify_all();
+  refresher.join();
+  (*server)->stop();
+  log_line("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace wotca
+
+int main(int argc, char** argv) {
+  try {
+    return wotca::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "wotca-ocsp: internal error: %s\n", e.what());
+    return 3;
+  }
+}

@@ -1,0 +1,314 @@
+#include "ocsp/responder.h"
+
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+
+#include "core/pki/issuer.h"
+#include "core/status/request_path.h"
+#include "core/util/encoding.h"
+
+namespace wotca {
+
+namespace {
+
+// RFC 9110 5.6.7 IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
+std::string http_date(sys_seconds t) {
+  std::time_t tt = static_cast<std::time_t>(t.time_since_epoch().count());
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+std::optional<sys_seconds> parse_http_date(std::string_view text) {
+  std::tm tm{};
+  std::string s(text);
+  const char* end = strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  return sys_seconds{std::chrono::seconds{timegm(&tm)}};
+}
+
+http_response ocsp_bytes(std::span<const std::uint8_t> der) {
+  http_response r;
+  r.headers.emplace_back("Content-Type", "application/ocsp-response");
+  r.body = std::string(reinterpret_cast<const char*>(der.data()), der.size());
+  return r;
+}
+
+http_response unsuccessful(ocsp_response_status s) { return ocsp_bytes(unsuccessful_response(s)); }
+
+// RFC 5019 6: caching headers of a response valid from this_update to
+// next_update; max-age never runs past nextUpdate.
+void cache_headers(http_response& r, sys_seconds this_update, sys_seconds next_update, sys_seconds now,
+                   const std::string& etag) {
+  auto max_age = std::chrono::duration_cast<std::chrono::seconds>(next_update - now).count();
+  if (max_age < 0) max_age = 0;
+  r.headers.emplace_back("Cache-Control",
+                         "max-age=" + std::to_string(max_age) + ", public, no-transform, must-revalidate");
+  r.headers.emplace_back("Last-Modified", http_date(this_update));
+  r.headers.emplace_back("Expires", http_date(next_update));
+  r.headers.emplace_back("ETag", etag);
+}
+
+}  // namespace
+
+result<std::string> serial_key(std::string_view serial_hex) {
+  auto s = serial_from_hex(serial_hex);
+  if (!s) return unexpected(s.error());
+  // First octet 0x01..0x7f: the INTEGER's contents are the 20 octets.
+  return std::string(reinterpret_cast<const char*>(s->data()), s->size());
+}
+
+const issuer_hashes& ocsp_responder::served_issuer::hashes(hash_algorithm a) const {
+  switch (a) {
+    case hash_algorithm::sha256: return sha256;
+    case hash_algorithm::sha384: return sha384;
+    case hash_algorithm::sha512: return sha512;
+    default: return sha1;
+  }
+}
+
+result<std::unique_ptr<ocsp_responder>> ocsp_responder::make(std::vector<ocsp_issuer> issuers,
+                                                             const ocsp_settings& settings) {
+  std::vector<served_issuer> served;
+  for (auto& i : issuers) {
+    served_issuer s;
+    for (auto [alg, out] : {std::pair{hash_algorithm::sha1, &s.sha1}, std::pair{hash_algorithm::sha256, &s.sha256},
+                            std::pair{hash_algorithm::sha384, &s.sha384}, std::pair{hash_algorithm::sha512, &s.sha512}}) {
+      auto h = hashes_of(*i.signer.issuer, alg);
+      if (!h) return unexpected(h.error());
+      *out = std::move(*h);
+    }
+    s.info = std::move(i);
+    served.push_back(std::move(s));
+  }
+  return std::unique_ptr<ocsp_responder>(new ocsp_responder(std::move(served), settings));
+}
+
+result<ocsp_responder::entry> ocsp_responder::sign_entry(const served_issuer& s, std::string_view serial,
+                                                         const certificate_state& st, sys_seconds now) {
+  single_response one;
+  one.alg = hash_algorithm::sha1;
+  one.serial = std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(serial.data()), serial.size());
+  one.state = st;
+  one.this_update = now;
+  one.next_update = now + settings_.validity;
+  auto t0 = std::chrono::steady_clock::now();
+  auto der = sign_ocsp_response(s.info.signer, std::span<const single_response>(&one, 1), std::nullopt);
+  counters_.sign_nanoseconds += static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+  ++counters_.signatures;
+  if (!der) return unexpected(der.error());
+  entry e;
+  e.state = st;
+  e.this_update = one.this_update;
+  e.next_update = one.next_update;
+  auto digest = sha256(std::span<const std::uint8_t>(*der));
+  e.etag = "\"" + to_hex(std::span<const std::uint8_t>(digest).first(16)) + "\"";
+  e.der = std::make_shared<const std::string>(reinterpret_cast<const char*>(der->data()), der->size());
+  return e;
+}
+
+result<void> ocsp_responder::update(issuer_class issuer, std::string_view serial_hex, const certificate_state& state,
+                                    sys_seconds now) {
+  auto key = serial_key(serial_hex);
+  if (!key) return unexpected(key.error());
+  for (auto& s : issuers_) {
+    if (s.info.issuer != issuer) continue;
+    // Sign outside the lock: readers keep being served the old bytes.
+    auto e = sign_entry(s, *key, state, now);
+    if (!e) return unexpected(e.error());
+    std::unique_lock lock(mutex_);
+    s.entries[*key] = std::move(*e);
+    return {};
+  }
+  return fail(errc::not_found, "issuer", "this responder does not serve " + std::string(to_string(issuer)));
+}
+
+result<std::size_t> ocsp_responder::refresh_stale(sys_seconds now, std::size_t budget) {
+  std::vector<std::tuple<served_issuer*, std::string, certificate_state>> stale;
+  {
+    std::shared_lock lock(mutex_);
+    for (auto& s : issuers_) {
+      for (const auto& [key, e] : s.entries) {
+        if (stale.size() >= budget) break;
+        // Re-signed before half of its validity has passed.
+        if (now - e.this_update >= settings_.validity / 2) stale.emplace_back(&s, key, e.state);
+      }
+    }
+  }
+  for (auto& [s, key, st] : stale) {
+    auto e = sign_entry(*s, key, st, now);
+    if (!e) return unexpected(e.error());
+    std::unique_lock lock(mutex_);
+    s->entries[key] = std::move(*e);
+  }
+  return stale.size();
+}
+
+std::size_t ocsp_responder::size() const {
+  std::shared_lock lock(mutex_);
+  std::size_t n = 0;
+  for (const auto& s : issuers_) n += s.entries.size();
+  return n;
+}
+
+sys_seconds ocsp_responder::oldest_this_update() const {
+  std::shared_lock lock(mutex_);
+  sys_seconds oldest = sys_seconds::max();
+  for (const auto& s : issuers_) {
+    for (const auto& [key, e] : s.entries) oldest = std::min(oldest, e.this_update);
+  }
+  return oldest == sys_seconds::max() ? sys_seconds{} : oldest;
+}
+
+http_response ocsp_responder::respond(const http_request& req, sys_seconds now) {
+  if (req.method == "GET" || req.method == "HEAD") {
+    auto der = decode_get_path(req.raw_path, settings_.max_request_bytes);
+    if (!der) {
+      ++counters_.malformed;
+      return unsuccessful(ocsp_response_status::malformed_request);
+    }
+    return answer(*der, true, req, now);
+  }
+  if (req.method == "POST") {
+    // RFC 6960 A.1.1: Content-Type application/ocsp-request.
+    std::string_view type = req.header("Content-Type");
+    if (type.substr(0, type.find(';')) != "application/ocsp-request" || req.body.empty() ||
+        req.body.size() > settings_.max_request_bytes) {
+      ++counters_.malformed;
+      return unsuccessful(ocsp_response_status::malformed_request);
+    }
+    std::vector<std::uint8_t> der(req.body.begin(), req.body.end());
+    return answer(der, false, req, now);
+  }
+  http_response r;
+  r.status = 405;
+  r.headers.emplace_back("Allow", "GET, HEAD, POST");
+  return r;
+}
+
+http_response ocsp_responder::answer(const std::vector<std::uint8_t>& der, bool is_get, const http_request& req,
+                                     sys_seconds now) {
+  request_limits limits;
+  limits.max_ids = settings_.max_ids;
+  auto decoded = decode_ocsp_request(der, limits);
+  if (!decoded) {
+    ++counters_.malformed;
+    return unsuccessful(ocsp_response_status::malformed_request);
+  }
+  // RFC 8954 2.1: a nonce of 1 to 32 octets, else the request is refused.
+  const bool use_nonce = settings_.nonces && decoded->nonce.has_value();
+  if (use_nonce && (decoded->nonce->empty() || decoded->nonce->size() > 32)) {
+    ++counters_.malformed;
+    return unsuccessful(ocsp_response_status::malformed_request);
+  }
+
+  // Every CertID must name an issuer we serve (RFC 6960 2.3: unauthorized).
+  std::vector<const served_issuer*> owners;
+  for (const auto& id : decoded->ids) {
+    const served_issuer* owner = nullptr;
+    for (const auto& s : issuers_) {
+      const auto& h = s.hashes(id.alg);
+      if (id.alg != hash_algorithm::unknown && std::equal(id.issuer_key_hash.begin(), id.issuer_key_hash.end(),
+                                                          h.key_hash.begin(), h.key_hash.end()) &&
+          std::equal(id.issuer_name_hash.begin(), id.issuer_name_hash.end(), h.name_hash.begin(), h.name_hash.end())) {
+        owner = &s;
+      }
+    }
+    if (owner == nullptr) {
+      ++counters_.unauthorized;
+      return unsuccessful(ocsp_response_status::unauthorized);
+    }
+    owners.push_back(owner);
+  }
+
+  auto count_state = [&](cert_state s) {
+    if (s == cert_state::good) ++counters_.good;
+    else if (s == cert_state::revoked) ++counters_.revoked;
+    else ++counters_.unknown;
+  };
+
+  // The fast path (RFC 5019): one SHA-1 CertID, no nonce to echo: the
+  // pre-signed bytes as they are.
+  if (decoded->ids.size() == 1 && decoded->ids[0].alg == hash_algorithm::sha1 && !use_nonce) {
+    std::string key(reinterpret_cast<const char*>(decoded->ids[0].serial.data()), decoded->ids[0].serial.size());
+    std::shared_ptr<const std::string> bytes;
+    entry hit;
+    {
+      std::shared_lock lock(mutex_);
+      auto it = owners[0]->entries.find(key);
+      if (it != owners[0]->entries.end() && it->second.next_update > now) {
+        hit = it->second;
+      }
+    }
+    if (hit.der) {
+      ++counters_.cache_hits;
+      count_state(hit.state.state);
+      http_response r;
+      if (is_get) {
+        std::string_view inm = req.header("If-None-Match");
+        std::string_view ims = req.header("If-Modified-Since");
+        auto since = ims.empty() ? std::nullopt : parse_http_date(ims);
+        if ((!inm.empty() && inm == hit.etag) || (inm.empty() && since && *since >= hit.this_update)) {
+          ++counters_.not_modified;
+          r.status = 304;
+          cache_headers(r, hit.this_update, hit.next_update, now, hit.etag);
+          return r;
+        }
+      }
+      r.headers.emplace_back("Content-Type", "application/ocsp-response");
+      cache_headers(r, hit.this_update, hit.next_update, now, hit.etag);
+      r.body = hit.der;
+      return r;
+    }
+  }
+
+  // Signed on demand: several CertIDs, another hash, a nonce, or a serial
+  // this CA never issued (never `good`: its state is unknown).
+  std::vector<single_response> singles;
+  {
+    std::shared_lock lock(mutex_);
+    for (std::size_t i = 0; i < decoded->ids.size(); ++i) {
+      const auto& id = decoded->ids[i];
+      single_response one;
+      one.alg = id.alg;
+      one.serial = id.serial;
+      std::string key(reinterpret_cast<const char*>(id.serial.data()), id.serial.size());
+      auto it = owners[i]->entries.find(key);
+      if (it != owners[i]->entries.end()) one.state = it->second.state;
+      one.this_update = now;
+      one.next_update = now + settings_.validity;
+      count_state(one.state.state);
+      singles.push_back(one);
+    }
+  }
+  // One signer signs a response: CertIDs of both issuers in one request are
+  // answered by the first's responder, which clients accept only for its own
+  // issuer; such mixed requests do not occur in practice.
+  auto t0 = std::chrono::steady_clock::now();
+  auto signed_der = sign_ocsp_response(owners[0]->info.signer, singles,
+                                       use_nonce ? decoded->nonce : std::nullopt, decoded->nonce_unwrapped);
+  counters_.sign_nanoseconds += static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+  ++counters_.signatures;
+  ++counters_.signed_on_demand;
+  if (!signed_der) {
+    ++counters_.internal;
+    return unsuccessful(ocsp_response_status::internal_error);
+  }
+  http_response r = ocsp_bytes(*signed_der);
+  if (!use_nonce) {
+    // Without a nonce the answer is as cacheable as a pre-signed one.
+    auto digest = sha256(std::span<const std::uint8_t>(*signed_der));
+    cache_headers(r, now, now + settings_.validity, now,
+                  "\"" + to_hex(std::span<const std::uint8_t>(digest).first(16)) + "\"");
+  } else {
+    r.headers.emplace_back("Cache-Control", "no-store");
+  }
+  return r;
+}
+
+}  // namespace wotca
