@@ -5,8 +5,8 @@
 
 namespace wotca {
 
-result<void> ocsp_refresher::apply(const certificate_record& c, sys_seconds now) {
-  if (c.issuer == issuer_class::root) return {};  // the issuing CAs' status is the CRL's
+result<bool> ocsp_refresher::apply(const certificate_record& c, sys_seconds now) {
+  if (c.issuer == issuer_class::root) return false;  // the issuing CAs' status is the CRL's
   certificate_state st;
   if (c.status == cert_status::valid) st.state = cert_state::good;
   if (c.status == cert_status::revoked) {
@@ -15,10 +15,13 @@ result<void> ocsp_refresher::apply(const certificate_record& c, sys_seconds now)
     st.reason = c.reason ? static_cast<int>(*c.reason) : -1;
   }
   // A reserved serial was never handed out: it stays unknown, never good.
-  if (c.status == cert_status::reserved) return {};
+  if (c.status == cert_status::reserved) return false;
   auto r = r_.update(c.issuer, c.serial, st, now);
-  if (!r && r.error().code != errc::not_found) return r;
-  return {};
+  if (!r) {
+    if (r.error().code != errc::not_found) return unexpected(r.error());
+    return false;
+  }
+  return true;
 }
 
 result<std::size_t> ocsp_refresher::load_all() {
@@ -38,8 +41,9 @@ result<std::size_t> ocsp_refresher::load_all() {
   for (auto& c : all) {
     c.der.clear();
     c.der.shrink_to_fit();
-    if (auto a = apply(c, now); !a) return unexpected(a.error());
-    ++n;
+    auto a = apply(c, now);
+    if (!a) return unexpected(a.error());
+    n += *a ? 1 : 0;
   }
   return n;
 }

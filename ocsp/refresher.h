@@ -25,7 +25,9 @@ class ocsp_refresher {
   [[nodiscard]] std::int64_t position() const { return seq_; }
 
  private:
-  [[nodiscard]] result<void> apply(const certificate_record& c, sys_seconds now);
+  // Signs c's response if this responder serves its issuer and c was ever
+  // handed out; true when it signed one.
+  [[nodiscard]] result<bool> apply(const certificate_record& c, sys_seconds now);
   store& db_;
   ocsp_responder& r_;
   const clock& clock_;

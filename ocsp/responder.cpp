@@ -30,6 +30,39 @@ std::optional<sys_seconds> parse_http_date(std::string_view text) {
   return sys_seconds{std::chrono::seconds{timegm(&tm)}};
 }
 
+char lower_ascii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// RFC 9110 8.3.1: the media type, parameters dropped, compared without case.
+bool is_media_type(std::string_view header, std::string_view want) {
+  std::string_view type = trim_ows(header.substr(0, header.find(';')));
+  if (type.size() != want.size()) return false;
+  for (std::size_t i = 0; i < type.size(); ++i) {
+    if (lower_ascii(type[i]) != want[i]) return false;
+  }
+  return true;
+}
+
+// RFC 9110 13.1.2 If-None-Match: "*" or a list of entity tags, compared
+// weakly (a W/ prefix on either side does not matter).
+bool none_match_hits(std::string_view header, std::string_view etag) {
+  auto strip_weak = [](std::string_view t) { return t.substr(0, 2) == "W/" ? t.substr(2) : t; };
+  etag = strip_weak(etag);
+  while (!header.empty()) {
+    auto comma = header.find(',');
+    std::string_view item = trim_ows(header.substr(0, comma));
+    if (item == "*" || strip_weak(item) == etag) return true;
+    if (comma == std::string_view::npos) break;
+    header.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
 http_response ocsp_bytes(std::span<const std::uint8_t> der) {
   http_response r;
   r.headers.emplace_back("Content-Type", "application/ocsp-response");
@@ -176,7 +209,7 @@ http_response ocsp_responder::respond(const http_request& req, sys_seconds now) 
   if (req.method == "POST") {
     // RFC 6960 A.1.1: Content-Type application/ocsp-request.
     std::string_view type = req.header("Content-Type");
-    if (type.substr(0, type.find(';')) != "application/ocsp-request" || req.body.empty() ||
+    if (!is_media_type(type, "application/ocsp-request") || req.body.empty() ||
         req.body.size() > settings_.max_request_bytes) {
       ++counters_.malformed;
       return unsuccessful(ocsp_response_status::malformed_request);
@@ -252,7 +285,8 @@ http_response ocsp_responder::answer(const std::vector<std::uint8_t>& der, bool 
         std::string_view inm = req.header("If-None-Match");
         std::string_view ims = req.header("If-Modified-Since");
         auto since = ims.empty() ? std::nullopt : parse_http_date(ims);
-        if ((!inm.empty() && inm == hit.etag) || (inm.empty() && since && *since >= hit.this_update)) {
+        // RFC 9110 13.1.3: If-Modified-Since counts only without If-None-Match.
+        if ((!inm.empty() && none_match_hits(inm, hit.etag)) || (inm.empty() && since && *since >= hit.this_update)) {
           ++counters_.not_modified;
           r.status = 304;
           cache_headers(r, hit.this_update, hit.next_update, now, hit.etag);
