@@ -74,14 +74,15 @@ http_response unsuccessful(ocsp_response_status s) { return ocsp_bytes(unsuccess
 
 // RFC 5019 6: caching headers of a response valid from this_update to
 // next_update; max-age never runs past nextUpdate.
-void cache_headers(http_response& r, sys_seconds this_update, sys_seconds next_update, sys_seconds now,
-                   const std::string& etag) {
+void cache_headers(http_response& r, sys_seconds next_update, sys_seconds now, const std::string& last_modified,
+                   const std::string& expires, const std::string& etag) {
   auto max_age = std::chrono::duration_cast<std::chrono::seconds>(next_update - now).count();
   if (max_age < 0) max_age = 0;
+  r.headers.reserve(r.headers.size() + 4);
   r.headers.emplace_back("Cache-Control",
                          "max-age=" + std::to_string(max_age) + ", public, no-transform, must-revalidate");
-  r.headers.emplace_back("Last-Modified", http_date(this_update));
-  r.headers.emplace_back("Expires", http_date(next_update));
+  r.headers.emplace_back("Last-Modified", last_modified);
+  r.headers.emplace_back("Expires", expires);
   r.headers.emplace_back("ETag", etag);
 }
 
@@ -140,6 +141,8 @@ result<ocsp_responder::entry> ocsp_responder::sign_entry(const served_issuer& s,
   e.next_update = one.next_update;
   auto digest = sha256(std::span<const std::uint8_t>(*der));
   e.etag = "\"" + to_hex(std::span<const std::uint8_t>(digest).first(16)) + "\"";
+  e.last_modified = http_date(e.this_update);
+  e.expires = http_date(e.next_update);
   e.der = std::make_shared<const std::string>(reinterpret_cast<const char*>(der->data()), der->size());
   return e;
 }
@@ -289,12 +292,12 @@ http_response ocsp_responder::answer(const std::vector<std::uint8_t>& der, bool 
         if ((!inm.empty() && none_match_hits(inm, hit.etag)) || (inm.empty() && since && *since >= hit.this_update)) {
           ++counters_.not_modified;
           r.status = 304;
-          cache_headers(r, hit.this_update, hit.next_update, now, hit.etag);
+          cache_headers(r, hit.next_update, now, hit.last_modified, hit.expires, hit.etag);
           return r;
         }
       }
       r.headers.emplace_back("Content-Type", "application/ocsp-response");
-      cache_headers(r, hit.this_update, hit.next_update, now, hit.etag);
+      cache_headers(r, hit.next_update, now, hit.last_modified, hit.expires, hit.etag);
       r.body = hit.der;
       return r;
     }
@@ -337,7 +340,7 @@ http_response ocsp_responder::answer(const std::vector<std::uint8_t>& der, bool 
   if (!use_nonce) {
     // Without a nonce the answer is as cacheable as a pre-signed one.
     auto digest = sha256(std::span<const std::uint8_t>(*signed_der));
-    cache_headers(r, now, now + settings_.validity, now,
+    cache_headers(r, now + settings_.validity, now, http_date(now), http_date(now + settings_.validity),
                   "\"" + to_hex(std::span<const std::uint8_t>(digest).first(16)) + "\"");
   } else {
     r.headers.emplace_back("Cache-Control", "no-store");

@@ -73,6 +73,10 @@ class ocsp_responder {
     sys_seconds this_update{};
     sys_seconds next_update{};
     std::string etag;
+    // RFC 5019 6 header values fixed at signing time, so that serving a
+    // response formats nothing but max-age.
+    std::string last_modified;
+    std::string expires;
   };
   struct served_issuer {
     ocsp_issuer info;
