@@ -156,31 +156,49 @@ result<void> ocsp_responder::update(issuer_class issuer, std::string_view serial
     // Sign outside the lock: readers keep being served the old bytes.
     auto e = sign_entry(s, *key, state, now);
     if (!e) return unexpected(e.error());
+    auto made = std::make_shared<const entry>(std::move(*e));
     std::unique_lock lock(mutex_);
-    s.entries[*key] = std::move(*e);
+    s.entries[*key] = std::move(made);
     return {};
   }
   return fail(errc::not_found, "issuer", "this responder does not serve " + std::string(to_string(issuer)));
 }
 
 result<std::size_t> ocsp_responder::refresh_stale(sys_seconds now, std::size_t budget) {
+  const std::int64_t now_s = now.time_since_epoch().count();
+  if (now_s < refresh_due_.load()) return std::size_t{0};
+  const auto half = std::chrono::duration_cast<std::chrono::seconds>(settings_.validity / 2);
   std::vector<std::tuple<served_issuer*, std::string, certificate_state>> stale;
+  // The earliest thisUpdate among the responses left as they are.
+  sys_seconds oldest_kept = now;
+  bool more = false;
   {
     std::shared_lock lock(mutex_);
     for (auto& s : issuers_) {
       for (const auto& [key, e] : s.entries) {
-        if (stale.size() >= budget) break;
         // Re-signed before half of its validity has passed.
-        if (now - e.this_update >= settings_.validity / 2) stale.emplace_back(&s, key, e.state);
+        if (now - e->this_update >= half) {
+          if (stale.size() < budget) {
+            stale.emplace_back(&s, key, e->state);
+          } else {
+            more = true;
+          }
+        } else {
+          oldest_kept = std::min(oldest_kept, e->this_update);
+        }
       }
     }
   }
   for (auto& [s, key, st] : stale) {
     auto e = sign_entry(*s, key, st, now);
     if (!e) return unexpected(e.error());
+    auto made = std::make_shared<const entry>(std::move(*e));
     std::unique_lock lock(mutex_);
-    s->entries[key] = std::move(*e);
+    s->entries[key] = std::move(made);
   }
+  // Past the budget: look again at the next poll. Otherwise nothing is due
+  // before the oldest response kept reaches half its validity.
+  refresh_due_.store(more ? now_s : (oldest_kept + half).time_since_epoch().count());
   return stale.size();
 }
 
@@ -195,7 +213,7 @@ sys_seconds ocsp_responder::oldest_this_update() const {
   std::shared_lock lock(mutex_);
   sys_seconds oldest = sys_seconds::max();
   for (const auto& s : issuers_) {
-    for (const auto& [key, e] : s.entries) oldest = std::min(oldest, e.this_update);
+    for (const auto& [key, e] : s.entries) oldest = std::min(oldest, e->this_update);
   }
   return oldest == sys_seconds::max() ? sys_seconds{} : oldest;
 }
@@ -272,15 +290,14 @@ http_response ocsp_responder::answer(const std::vector<std::uint8_t>& der, bool 
   if (decoded->ids.size() == 1 && decoded->ids[0].alg == hash_algorithm::sha1 && !use_nonce) {
     std::string key(reinterpret_cast<const char*>(decoded->ids[0].serial.data()), decoded->ids[0].serial.size());
     std::shared_ptr<const std::string> bytes;
-    entry hit;
+    std::shared_ptr<const entry> found;
     {
       std::shared_lock lock(mutex_);
       auto it = owners[0]->entries.find(key);
-      if (it != owners[0]->entries.end() && it->second.next_update > now) {
-        hit = it->second;
-      }
+      if (it != owners[0]->entries.end() && it->second->next_update > now) found = it->second;
     }
-    if (hit.der) {
+    if (found) {
+      const entry& hit = *found;
       ++counters_.cache_hits;
       count_state(hit.state.state);
       http_response r;
@@ -315,7 +332,7 @@ http_response ocsp_responder::answer(const std::vector<std::uint8_t>& der, bool 
       one.serial = id.serial;
       std::string key(reinterpret_cast<const char*>(id.serial.data()), id.serial.size());
       auto it = owners[i]->entries.find(key);
-      if (it != owners[i]->entries.end()) one.state = it->second.state;
+      if (it != owners[i]->entries.end()) one.state = it->second->state;
       one.this_update = now;
       one.next_update = now + settings_.validity;
       count_state(one.state.state);

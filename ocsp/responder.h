@@ -81,7 +81,9 @@ class ocsp_responder {
   struct served_issuer {
     ocsp_issuer info;
     issuer_hashes sha1, sha256, sha384, sha512;
-    std::unordered_map<std::string, entry> entries;  // key: serial INTEGER contents
+    // key: serial INTEGER contents. Entries are immutable once made, so a
+    // request copies one pointer under the lock, never the strings.
+    std::unordered_map<std::string, std::shared_ptr<const entry>> entries;
     [[nodiscard]] const issuer_hashes& hashes(hash_algorithm a) const;
   };
   ocsp_responder(std::vector<served_issuer> issuers, const ocsp_settings& settings)
@@ -95,6 +97,10 @@ class ocsp_responder {
   std::vector<served_issuer> issuers_;
   ocsp_settings settings_;
   mutable std::shared_mutex mutex_;
+  // No response is due for re-signing before this (unix seconds): the
+  // refresher skips its scan of every entry until then. update() only makes
+  // responses younger, so it never moves this earlier.
+  std::atomic<std::int64_t> refresh_due_{0};
   ocsp_counters counters_;
 };
 
