@@ -32,15 +32,9 @@ result<ocsp_signer> load_ocsp_signer(const config& c, issuer_class cls) {
   std::string name(to_string(cls));
   auto issuer = load_certificate(cert_path(c, name));
   if (!issuer) return unexpected(issuer.error());
-  auto cert = load_certificate(cert_path(c, name + "-ocsp"));
-  if (!cert) return unexpected(cert.error());
-  auto key = load_private_key(key_path(c, name + "-ocsp"));
-  if (!key) return unexpected(key.error());
-  if (X509_check_private_key(cert->get(), key->get()) != 1) {
-    (void)drain_openssl_errors();
-    return fail(errc::config, key_path(c, name + "-ocsp").string(), "this key does not belong to its certificate");
-  }
-  return ocsp_signer{std::move(*issuer), std::move(*cert), std::move(*key)};
+  auto responder = load_signer(c, name + "-ocsp");
+  if (!responder) return unexpected(responder.error());
+  return ocsp_signer{std::move(*issuer), std::move(responder->cert), std::move(responder->key)};
 }
 
 // Everything one configuration makes: replaced whole on SIGHUP.

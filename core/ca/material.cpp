@@ -28,19 +28,6 @@ issuer_urls urls_for(const config& c, issuer_class issuer) {
 
 namespace {
 
-result<ca_signer> load_signer(const config& c, std::string_view name) {
-  auto cert = load_certificate(cert_path(c, name));
-  if (!cert) return unexpected(cert.error());
-  auto key = load_private_key(key_path(c, name));
-  if (!key) return unexpected(key.error());
-  if (X509_check_private_key(cert->get(), key->get()) != 1) {
-    (void)drain_openssl_errors();
-    return fail(errc::config, key_path(c, name).string(),
-                "this key does not belong to the certificate " + cert_path(c, name).string());
-  }
-  return ca_signer{std::move(*cert), std::move(*key)};
-}
-
 // Undoes a failed init: removes exactly what it created, newest first.
 class created_paths {
  public:
@@ -77,6 +64,19 @@ struct made {
 };
 
 }  // namespace
+
+result<ca_signer> load_signer(const config& c, std::string_view name) {
+  auto cert = load_certificate(cert_path(c, name));
+  if (!cert) return unexpected(cert.error());
+  auto key = load_private_key(key_path(c, name));
+  if (!key) return unexpected(key.error());
+  if (X509_check_private_key(cert->get(), key->get()) != 1) {
+    (void)drain_openssl_errors();
+    return fail(errc::config, key_path(c, name).string(),
+                "this key does not belong to the certificate " + cert_path(c, name).string());
+  }
+  return ca_signer{std::move(*cert), std::move(*key)};
+}
 
 result<ca_material> load_ca(const config& c) {
   auto root = load_signer(c, "root");

@@ -42,6 +42,10 @@ struct ca_material {
   }
 };
 
+// Loads one named CA object (certificate public/NAME.pem, key
+// keys/NAME.key, mode 0600) and checks that the key is the certificate's.
+[[nodiscard]] result<ca_signer> load_signer(const config& c, std::string_view name);
+
 // Loads root, class1 and class3 (certificate and key). Keys must be 0600.
 [[nodiscard]] result<ca_material> load_ca(const config& c);
 

@@ -394,10 +394,7 @@ std::string to_pem(const X509& cert) {
     ERR_clear_error();
     return {};
   }
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  if (len <= 0 || data == nullptr) return {};
-  return std::string(data, static_cast<std::size_t>(len));
+  return memory_bio_text(*bio);
 }
 
 std::vector<std::uint8_t> to_der(const X509& cert) {

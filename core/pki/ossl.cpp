@@ -4,6 +4,13 @@
 
 namespace wotca {
 
+std::string memory_bio_text(BIO& bio) {
+  char* data = nullptr;
+  long len = BIO_get_mem_data(&bio, &data);
+  if (len <= 0 || data == nullptr) return {};
+  return std::string(data, static_cast<std::size_t>(len));
+}
+
 std::string drain_openssl_errors() {
   std::string out;
   char buf[256];

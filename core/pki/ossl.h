@@ -84,6 +84,10 @@ WOTCA_OSSL_PTR(openssl_bytes_ptr, unsigned char, ossl_detail::free_openssl_bytes
 
 #undef WOTCA_OSSL_PTR
 
+// The contents of a memory BIO as a string (empty if there are none). Not
+// for private keys: those stay in their secure-heap BIO.
+[[nodiscard]] std::string memory_bio_text(BIO& bio);
+
 // The text of the most recent OpenSSL errors on this thread, oldest first,
 // joined by "; ", and the queue cleared. Empty when there were none.
 [[nodiscard]] std::string drain_openssl_errors();
