@@ -711,6 +711,45 @@ class sqlite_certificates final : public certificate_repository {
     return query_all<certificate_record>(*st, read_certificate);
   }
 
+  result<std::size_t> scan(const certificate_scan& f,
+                           const std::function<result<void>(const certificate_status_row&)>& fn) override {
+    std::string sql = "SELECT serial, issuer, status, not_after, revoked_at, reason FROM certificate WHERE 1";
+    if (f.issuer) sql += " AND issuer = ?1";
+    if (f.revoked_only) sql += " AND status = 'revoked'";
+    else if (f.skip_reserved) sql += " AND status <> 'reserved'";
+    if (f.not_after_from) sql += " AND not_after >= ?2";
+    auto st = db_.prepare(sql);
+    if (!st) return unexpected(st.error());
+    if (f.issuer) st->bind(1, to_string(*f.issuer));
+    if (f.not_after_from) st->bind(2, *f.not_after_from);
+    std::size_t n = 0;
+    certificate_status_row row;
+    for (;;) {
+      auto more = st->step();
+      if (!more) return unexpected(more.error());
+      if (!*more) break;
+      row.serial = st->text(0);
+      const auto where = "certificate " + row.serial;
+      auto issuer = enum_column<issuer_class>(*st, 1, "certificate.issuer", where, issuer_class_from);
+      if (!issuer) return unexpected(issuer.error());
+      row.issuer = *issuer;
+      auto status = enum_column<cert_status>(*st, 2, "certificate.status", where, cert_status_from);
+      if (!status) return unexpected(status.error());
+      row.status = *status;
+      row.not_after = st->time(3);
+      row.revoked_at = st->optional_time(4);
+      row.reason.reset();
+      if (!st->is_null(5)) {
+        auto reason = reason_column(*st, 5, where);
+        if (!reason) return unexpected(reason.error());
+        row.reason = *reason;
+      }
+      if (auto r = fn(row); !r) return unexpected(r.error());
+      ++n;
+    }
+    return n;
+  }
+
  private:
   struct state {
     cert_status status = cert_status::reserved;

@@ -53,6 +53,24 @@ struct certificate_record {
   sys_seconds created_at{};
 };
 
+// The revocation-status columns of one certificate, without its DER: what
+// the OCSP and CRL daemons stream over a whole store.
+struct certificate_status_row {
+  std::string serial;
+  issuer_class issuer = issuer_class::class1;
+  cert_status status = cert_status::reserved;
+  sys_seconds not_after{};
+  std::optional<sys_seconds> revoked_at;
+  std::optional<revocation_reason> reason;
+};
+
+struct certificate_scan {
+  std::optional<issuer_class> issuer;   // every issuer when empty
+  bool revoked_only = false;
+  bool skip_reserved = true;            // reserved serials were never handed out
+  std::optional<sys_seconds> not_after_from;  // only certificates with not_after >= this
+};
+
 struct audit_entry {
   std::int64_t id = 0;
   sys_seconds at{};
@@ -165,6 +183,12 @@ class certificate_repository {
   [[nodiscard]] virtual result<std::vector<certificate_record>> of_member(member_id m) = 0;
   // Newest first, at most `limit`.
   [[nodiscard]] virtual result<std::vector<certificate_record>> list(std::size_t limit) = 0;
+  // Calls `fn` once per matching certificate, one row at a time, holding
+  // none of them: a store of millions is read in constant memory. Stops at
+  // the first error `fn` returns, and returns it. Order: by issuer, then
+  // status, then insertion; callers must not depend on serial order.
+  [[nodiscard]] virtual result<std::size_t> scan(
+      const certificate_scan& filter, const std::function<result<void>(const certificate_status_row&)>& fn) = 0;
 };
 
 class audit_repository {

@@ -3,6 +3,7 @@
 // locks) is in sqlite_store_test.cpp.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -723,6 +724,80 @@ TEMPLATE_TEST_CASE("certificates keep every enum value and list newest first", "
       CHECK(serials_of(must(t.certificates().of_member(bob))) == std::vector<std::string>{"02"});
       CHECK(must(t.certificates().of_member(bob + 1000)).empty());
     });
+  }
+}
+
+TEMPLATE_TEST_CASE("scan streams status rows by issuer, status and expiry", "[store]", WOTCA_STORE_BACKENDS) {
+  TestType backend;
+  store& db = backend.db();
+  member_id alice = 0;
+  write(db, [&](transaction& t) { alice = must(t.members().add(person("alice@example.org"))); });
+  // a1 class3 valid, a2 class3 revoked, a3 class1 revoked (expired early), a4 class3 reserved
+  write(db, [&](transaction& t) {
+    auto a1 = certificate_for(alice, "a1", at(2024, 3, 1));
+    auto a2 = certificate_for(alice, "a2", at(2024, 3, 2));
+    auto a3 = certificate_for(alice, "a3", at(2024, 3, 3));
+    a3.issuer = issuer_class::class1;
+    a3.not_after = at(2024, 3, 10);
+    auto a4 = certificate_for(alice, "a4", at(2024, 3, 4));
+    for (auto* r : {&a1, &a2, &a3, &a4}) must(t.certificates().reserve(*r));
+    for (auto s : {"a1", "a2", "a3"}) must(t.certificates().complete(s, {0x30, 0x00}));
+    must(t.certificates().revoke("a2", at(2024, 4, 1), revocation_reason::key_compromise));
+    must(t.certificates().revoke("a3", at(2024, 3, 5), revocation_reason::superseded));
+  });
+  auto scan = [&](const certificate_scan& f) {
+    std::vector<certificate_status_row> rows;
+    read(db, [&](transaction& t) {
+      auto n = must(t.certificates().scan(f, [&](const certificate_status_row& r) -> result<void> {
+        rows.push_back(r);
+        return {};
+      }));
+      CHECK(n == rows.size());
+    });
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.serial < b.serial; });
+    return rows;
+  };
+  auto serials = [](const std::vector<certificate_status_row>& rows) {
+    std::vector<std::string> out;
+    for (const auto& r : rows) out.push_back(r.serial);
+    return out;
+  };
+
+  CHECK(serials(scan({})) == std::vector<std::string>{"a1", "a2", "a3"});
+  certificate_scan everything;
+  everything.skip_reserved = false;
+  CHECK(serials(scan(everything)) == std::vector<std::string>{"a1", "a2", "a3", "a4"});
+  certificate_scan revoked3;
+  revoked3.issuer = issuer_class::class3;
+  revoked3.revoked_only = true;
+  auto rows = scan(revoked3);
+  REQUIRE(serials(rows) == std::vector<std::string>{"a2"});
+  CHECK(rows[0].status == cert_status::revoked);
+  CHECK(rows[0].revoked_at == at(2024, 4, 1));
+  CHECK(rows[0].reason == revocation_reason::key_compromise);
+  CHECK(rows[0].not_after == at(2024, 3, 2) + std::chrono::days{90});
+  certificate_scan unexpired;
+  unexpired.revoked_only = true;
+  unexpired.not_after_from = at(2024, 3, 11);
+  CHECK(serials(scan(unexpired)) == std::vector<std::string>{"a2"});
+  unexpired.not_after_from = at(2024, 3, 10);
+  CHECK(serials(scan(unexpired)) == std::vector<std::string>{"a2", "a3"});
+  auto valid = scan({});
+  CHECK(valid[0].status == cert_status::valid);
+  CHECK_FALSE(valid[0].revoked_at);
+  CHECK_FALSE(valid[0].reason);
+
+  SECTION("an error from the callback stops the scan and comes back") {
+    std::size_t calls = 0;
+    read(db, [&](transaction& t) {
+      auto r = t.certificates().scan({}, [&](const certificate_status_row&) -> result<void> {
+        ++calls;
+        return fail(errc::internal, "test", "stop here");
+      });
+      REQUIRE_FALSE(r);
+      CHECK(r.error().message == "stop here");
+    });
+    CHECK(calls == 1);
   }
 }
 
