@@ -265,7 +265,63 @@ result<config> parse_tree(const YAML::Node& root, const fs::path& base_dir) {
   WOTCA_TRY(read_int(enrolment, "enrolment", "eab_key_days", c.enrolment.eab_key_days, 1, 365));
   WOTCA_TRY(read_int(enrolment, "enrolment", "scep_challenge_hours", c.enrolment.scep_challenge_hours, 1, 24 * 365));
 
-  WOTCA_TRY(read_listen(root, "acme", c.acme_listen));
+  {
+    YAML::Node a = child(root, "acme");
+    WOTCA_TRY(check_mapping(a, "acme", {"listen", "base_url", "terms_of_service", "website", "caa_identities",
+                                        "nonce_seconds", "order_hours", "orders_per_account_hour",
+                                        "orders_per_member_hour", "max_identifiers", "max_request_bytes",
+                                        "read_timeout_seconds", "threads", "validation"}));
+    std::string text;
+    WOTCA_TRY(read_string(a, "acme", "listen", text, false));
+    if (!text.empty()) {
+      auto l = parse_listen_address(text, "acme.listen");
+      if (!l) return unexpected(l.error());
+      c.acme_listen = *l;
+    }
+    WOTCA_TRY(read_string(a, "acme", "base_url", c.acme.base_url, true));
+    if (!c.acme.base_url.empty()) {
+      // RFC 8555 6.1: ACME is served over HTTPS only.
+      if (c.acme.base_url.rfind("https://", 0) != 0 || c.acme.base_url.size() <= 8 ||
+          c.acme.base_url.find_first_of(" \t\r\n\"<>") != std::string::npos) {
+        return bad("acme.base_url", "'" + c.acme.base_url + "' must be an https:// URL (RFC 8555 6.1)");
+      }
+      while (!c.acme.base_url.empty() && c.acme.base_url.back() == '/') c.acme.base_url.pop_back();
+    }
+    WOTCA_TRY(read_string(a, "acme", "terms_of_service", c.acme.terms_of_service, true));
+    WOTCA_TRY(read_string(a, "acme", "website", c.acme.website, true));
+    if (const YAML::Node list = child(a, "caa_identities"); present(list)) {
+      if (!list.IsSequence()) return bad("acme.caa_identities", "must be a list of domain names");
+      c.acme.caa_identities.clear();
+      for (const auto& item : list) {
+        if (!item.IsScalar() || item.Scalar().empty()) {
+          return bad("acme.caa_identities", "every entry must be a domain name");
+        }
+        c.acme.caa_identities.push_back(item.Scalar());
+      }
+    }
+    WOTCA_TRY(read_int(a, "acme", "nonce_seconds", c.acme.nonce_seconds, 10, 24 * 3600));
+    WOTCA_TRY(read_int(a, "acme", "order_hours", c.acme.order_hours, 1, 24 * 30));
+    WOTCA_TRY(read_int(a, "acme", "orders_per_account_hour", c.acme.orders_per_account_hour, 1, 1000000));
+    WOTCA_TRY(read_int(a, "acme", "orders_per_member_hour", c.acme.orders_per_member_hour, 1, 1000000));
+    WOTCA_TRY(read_int(a, "acme", "max_identifiers", c.acme.max_identifiers, 1, 1000));
+    WOTCA_TRY(read_int(a, "acme", "max_request_bytes", c.acme.max_request_bytes, 4096, 1 << 22));
+    WOTCA_TRY(read_int(a, "acme", "read_timeout_seconds", c.acme.read_timeout_seconds, 1, 3600));
+    WOTCA_TRY(read_int(a, "acme", "threads", c.acme.threads, 0, 256));
+    YAML::Node v = child(a, "validation");
+    WOTCA_TRY(check_mapping(v, "acme.validation", {"resolver", "http_port", "tls_alpn_port",
+                                                   "allow_private_addresses", "timeout_ms", "attempts", "retry_ms"}));
+    WOTCA_TRY(read_string(v, "acme.validation", "resolver", c.acme.validation.resolver, true));
+    if (!c.acme.validation.resolver.empty()) {
+      auto r = parse_listen_address(c.acme.validation.resolver, "acme.validation.resolver");
+      if (!r) return unexpected(r.error());
+    }
+    WOTCA_TRY(read_int(v, "acme.validation", "http_port", c.acme.validation.http_port, 1, 65535));
+    WOTCA_TRY(read_int(v, "acme.validation", "tls_alpn_port", c.acme.validation.tls_alpn_port, 1, 65535));
+    WOTCA_TRY(read_bool(v, "acme.validation", "allow_private_addresses", c.acme.validation.allow_private_addresses));
+    WOTCA_TRY(read_int(v, "acme.validation", "timeout_ms", c.acme.validation.timeout_ms, 100, 120000));
+    WOTCA_TRY(read_int(v, "acme.validation", "attempts", c.acme.validation.attempts, 1, 20));
+    WOTCA_TRY(read_int(v, "acme.validation", "retry_ms", c.acme.validation.retry_ms, 0, 600000));
+  }
   WOTCA_TRY(read_listen(root, "scep", c.scep_listen));
   {
     YAML::Node o = child(root, "ocsp");
@@ -286,7 +342,34 @@ result<config> parse_tree(const YAML::Node& root, const fs::path& base_dir) {
     WOTCA_TRY(read_int(o, "ocsp", "read_timeout_seconds", c.ocsp.read_timeout_seconds, 1, 3600));
     WOTCA_TRY(read_int(o, "ocsp", "poll_milliseconds", c.ocsp.poll_milliseconds, 10, 60000));
   }
-  WOTCA_TRY(read_listen(root, "crl", c.crl_listen));
+  {
+    YAML::Node o = child(root, "crl");
+    WOTCA_TRY(check_mapping(o, "crl", {"listen", "validity_days", "debounce_seconds", "refresh_hours",
+                                       "keep_expired_crls", "delta", "delta_minutes", "shards", "threads",
+                                       "max_connections", "read_timeout_seconds", "poll_milliseconds"}));
+    std::string text;
+    WOTCA_TRY(read_string(o, "crl", "listen", text, false));
+    if (!text.empty()) {
+      auto a = parse_listen_address(text, "crl.listen");
+      if (!a) return unexpected(a.error());
+      c.crl_listen = *a;
+    }
+    WOTCA_TRY(read_int(o, "crl", "validity_days", c.crl.validity_days, 1, 366));
+    WOTCA_TRY(read_int(o, "crl", "debounce_seconds", c.crl.debounce_seconds, 0, 24 * 3600));
+    WOTCA_TRY(read_int(o, "crl", "refresh_hours", c.crl.refresh_hours, 0, 366 * 24));
+    if (c.crl.refresh_hours >= c.crl.validity_days * 24) {
+      return bad("crl.refresh_hours", std::to_string(c.crl.refresh_hours) + " must be less than crl.validity_days (" +
+                                          std::to_string(c.crl.validity_days) + ") in hours");
+    }
+    WOTCA_TRY(read_int(o, "crl", "keep_expired_crls", c.crl.keep_expired_crls, 0, 100));
+    WOTCA_TRY(read_bool(o, "crl", "delta", c.crl.delta));
+    WOTCA_TRY(read_int(o, "crl", "delta_minutes", c.crl.delta_minutes, 1, 7 * 24 * 60));
+    WOTCA_TRY(read_int(o, "crl", "shards", c.crl.shards, 0, 4096));
+    WOTCA_TRY(read_int(o, "crl", "threads", c.crl.threads, 0, 256));
+    WOTCA_TRY(read_int(o, "crl", "max_connections", c.crl.max_connections, 1, 1000000));
+    WOTCA_TRY(read_int(o, "crl", "read_timeout_seconds", c.crl.read_timeout_seconds, 1, 3600));
+    WOTCA_TRY(read_int(o, "crl", "poll_milliseconds", c.crl.poll_milliseconds, 10, 60000));
+  }
 #undef WOTCA_TRY
   return c;
 }

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/pki/key.h"
 #include "core/policy/policy.h"
@@ -68,6 +69,49 @@ struct ocsp_config {
   int poll_milliseconds = 200;     // how often the change feed is read
 };
 
+// wotca-crl (RFC 5280 5).
+struct crl_config {
+  int validity_days = 7;           // nextUpdate - thisUpdate
+  int debounce_seconds = 60;       // a change is published within this, bursts coalesced
+  int refresh_hours = 0;           // re-sign with no change this long before nextUpdate; 0: half the validity
+  int keep_expired_crls = 1;       // an expired certificate stays on this many CRLs after its notAfter
+  bool delta = false;              // publish delta CRLs (RFC 5280 5.2.4) and the Freshest CRL extension
+  int delta_minutes = 60;          // a delta CRL's validity
+  int shards = 0;                  // 0: one CRL per issuer; N: N partitions with an Issuing Distribution Point
+  int threads = 0;                 // HTTP threads; 0: one per core
+  int max_connections = 10000;
+  int read_timeout_seconds = 10;
+  int poll_milliseconds = 500;     // how often the change feed is read
+};
+
+// How wotca-acme validates challenges (RFC 8555 8, RFC 8737).
+struct acme_validation_config {
+  std::string resolver;                  // HOST:PORT of a DNS server; empty: /etc/resolv.conf
+  int http_port = 80;                    // http-01 is fetched from this port
+  int tls_alpn_port = 443;               // tls-alpn-01 connects to this port
+  bool allow_private_addresses = false;  // tests on loopback turn this on
+  int timeout_ms = 10000;                // one attempt
+  int attempts = 3;                      // attempts before the challenge is invalid
+  int retry_ms = 2000;                   // pause between attempts
+};
+
+// wotca-acme (RFC 8555).
+struct acme_config {
+  std::string base_url;                  // external https URL; empty: https://LISTEN
+  std::string terms_of_service;          // directory meta.termsOfService (may be empty)
+  std::string website;                   // directory meta.website (may be empty)
+  std::vector<std::string> caa_identities{"wotca.example"};
+  int nonce_seconds = 3600;              // a nonce is redeemable this long
+  int order_hours = 24;                  // pending orders and authorizations expire after this
+  int orders_per_account_hour = 300;     // RFC 8555 6.6 rateLimited beyond this
+  int orders_per_member_hour = 1000;
+  int max_identifiers = 100;             // per order
+  int max_request_bytes = 65536;
+  int read_timeout_seconds = 30;
+  int threads = 0;                       // 0: one per core
+  acme_validation_config validation;
+};
+
 struct config {
   std::filesystem::path source;    // the file this was read from (empty when parsed from text)
   std::filesystem::path data_dir;  // absolute
@@ -80,6 +124,8 @@ struct config {
   verification_config verification;
   enrolment_config enrolment;
   ocsp_config ocsp;
+  crl_config crl;
+  acme_config acme;
   listen_address acme_listen{"127.0.0.1", 14443};
   listen_address scep_listen{"127.0.0.1", 14080};
   listen_address ocsp_listen{"127.0.0.1", 14081};

@@ -30,6 +30,42 @@ TEST_CASE("the documented template parses to the defaults", "[config]") {
   CHECK(c->verification.resolver.empty());
   CHECK(c->verification.http_port == 80);
   CHECK_FALSE(c->verification.allow_private_addresses);
+  CHECK(c->crl.validity_days == 7);
+  CHECK(c->crl.debounce_seconds == 60);
+  CHECK(c->crl.keep_expired_crls == 1);
+  CHECK_FALSE(c->crl.delta);
+  CHECK(c->crl.shards == 0);
+  CHECK(c->crl_listen.port == 14082);
+  CHECK(c->acme.base_url.empty());
+  CHECK(c->acme.caa_identities == std::vector<std::string>{"wotca.example"});
+  CHECK(c->acme.validation.http_port == 80);
+  CHECK(c->acme.validation.tls_alpn_port == 443);
+  CHECK(c->acme.validation.resolver.empty());
+  CHECK_FALSE(c->acme.validation.allow_private_addresses);
+}
+
+TEST_CASE("acme and crl sections name the key that is wrong", "[config]") {
+  auto wrong = [](std::string_view yaml) {
+    auto c = parse_config(yaml, "/srv/ca");
+    REQUIRE_FALSE(c);
+    return c.error().where;
+  };
+  CHECK(wrong("acme:\n  validation:\n    tls_alpn_port: 70000\n") == "acme.validation.tls_alpn_port");
+  CHECK(wrong("acme:\n  validation:\n    resolver: nowhere\n") == "acme.validation.resolver");
+  CHECK(wrong("acme:\n  validation:\n    colour: red\n") == "acme.validation.colour");
+  CHECK(wrong("acme:\n  base_url: http://acme.example\n") == "acme.base_url");
+  CHECK(wrong("acme:\n  caa_identities: wotca.example\n") == "acme.caa_identities");
+  CHECK(wrong("crl:\n  validity_days: 0\n") == "crl.validity_days");
+  CHECK(wrong("crl:\n  validity_days: 2\n  refresh_hours: 48\n") == "crl.refresh_hours");
+  auto ok = parse_config("acme:\n  base_url: https://acme.example/\n  validation:\n    resolver: 127.0.0.1:5353\n"
+                         "    allow_private_addresses: true\ncrl:\n  delta: true\n  shards: 4\n",
+                         "/srv/ca");
+  REQUIRE(ok);
+  CHECK(ok->acme.base_url == "https://acme.example");
+  CHECK(ok->acme.validation.resolver == "127.0.0.1:5353");
+  CHECK(ok->acme.validation.allow_private_addresses);
+  CHECK(ok->crl.delta);
+  CHECK(ok->crl.shards == 4);
 }
 
 TEST_CASE("render_config sets data_dir and stays valid", "[config]") {
