@@ -1,22 +1,38 @@
 #include "ocsp/refresher.h"
 
-#include <limits>
+#include <algorithm>
+#include <optional>
+#include <thread>
 #include <vector>
 
 namespace wotca {
 
+namespace {
+
+// The state a responder answers for a certificate's status columns; nullopt
+// for a serial never handed out (reserved), which stays unknown.
+std::optional<certificate_state> state_of(cert_status status, const std::optional<sys_seconds>& revoked_at,
+                                          const std::optional<revocation_reason>& reason, sys_seconds now) {
+  certificate_state st;
+  switch (status) {
+    case cert_status::reserved: return std::nullopt;
+    case cert_status::valid: st.state = cert_state::good; break;
+    case cert_status::revoked:
+      st.state = cert_state::revoked;
+      st.revoked_at = revoked_at.value_or(now);
+      st.reason = reason ? static_cast<int>(*reason) : -1;
+      break;
+  }
+  return st;
+}
+
+}  // namespace
+
 result<bool> ocsp_refresher::apply(const certificate_record& c, sys_seconds now) {
   if (c.issuer == issuer_class::root) return false;  // the issuing CAs' status is the CRL's
-  certificate_state st;
-  if (c.status == cert_status::valid) st.state = cert_state::good;
-  if (c.status == cert_status::revoked) {
-    st.state = cert_state::revoked;
-    st.revoked_at = c.revoked_at.value_or(now);
-    st.reason = c.reason ? static_cast<int>(*c.reason) : -1;
-  }
-  // A reserved serial was never handed out: it stays unknown, never good.
-  if (c.status == cert_status::reserved) return false;
-  auto r = r_.update(c.issuer, c.serial, st, now);
+  auto st = state_of(c.status, c.revoked_at, c.reason, now);
+  if (!st) return false;
+  auto r = r_.update(c.issuer, c.serial, *st, now);
   if (!r) {
     if (r.error().code != errc::not_found) return unexpected(r.error());
     return false;
@@ -24,28 +40,39 @@ result<bool> ocsp_refresher::apply(const certificate_record& c, sys_seconds now)
   return true;
 }
 
-result<std::size_t> ocsp_refresher::load_all() {
-  std::vector<certificate_record> all;
+result<ocsp_refresher::load_report> ocsp_refresher::load_all(unsigned threads) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const sys_seconds now = clock_.now();
+  std::vector<ocsp_preload> items;
   auto r = db_.read([&](transaction& tx) -> result<void> {
     auto head = tx.changes().head();
     if (!head) return unexpected(head.error());
     seq_ = *head;
-    auto l = tx.certificates().list(std::numeric_limits<std::size_t>::max());
-    if (!l) return unexpected(l.error());
-    all = std::move(*l);
+    certificate_scan filter;
+    filter.skip_reserved = true;
+    auto n = tx.certificates().scan(filter, [&](const certificate_status_row& row) -> result<void> {
+      // The issuing CAs' status (the root's certificates) is the CRL's.
+      if (row.issuer == issuer_class::root || !r_.serves(row.issuer)) return {};
+      auto st = state_of(row.status, row.revoked_at, row.reason, now);
+      if (!st) return {};
+      auto serial = serial_from_hex(row.serial);
+      if (!serial) return unexpected(serial.error());
+      items.push_back(ocsp_preload{*serial, row.issuer, *st});
+      return {};
+    });
+    if (!n) return unexpected(n.error());
     return {};
   });
   if (!r) return unexpected(r.error());
-  const sys_seconds now = clock_.now();
-  std::size_t n = 0;
-  for (auto& c : all) {
-    c.der.clear();
-    c.der.shrink_to_fit();
-    auto a = apply(c, now);
-    if (!a) return unexpected(a.error());
-    n += *a ? 1 : 0;
-  }
-  return n;
+  const auto t1 = std::chrono::steady_clock::now();
+  load_report report;
+  report.threads = threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : threads;
+  auto loaded = r_.load(items, now, report.threads);
+  if (!loaded) return unexpected(loaded.error());
+  report.responses = *loaded;
+  report.scan = t1 - t0;
+  report.sign = std::chrono::steady_clock::now() - t1;
+  return report;
 }
 
 result<std::size_t> ocsp_refresher::poll_once(std::size_t budget) {

@@ -291,12 +291,6 @@ std::string_view body_of(const http_response& r) {
   return {};
 }
 
-// The cached bytes a response shares, or null when it owns its body.
-const std::string* shared_bytes(const http_response& r) {
-  const auto* p = std::get_if<std::shared_ptr<const std::string>>(&r.body);
-  return p != nullptr ? p->get() : nullptr;
-}
-
 bytes body_bytes(const http_response& r) {
   std::string_view b = body_of(r);
   return bytes(b.begin(), b.end());
@@ -360,13 +354,15 @@ parsed parse(const http_response& r) {
 
 // OCSP_basic_verify at `at`: the root the only trust anchor, the Class 1 CA
 // an untrusted intermediate.
-bool verifies(OCSP_BASICRESP* basic, const world& w, sys_seconds at) {
+// `intermediate` instead of the Class 1 CA when given.
+bool verifies(OCSP_BASICRESP* basic, const world& w, sys_seconds at, X509* intermediate = nullptr) {
   x509_store_ptr store(X509_STORE_new());
   REQUIRE(X509_STORE_add_cert(store.get(), w.root()) == 1);
   X509_VERIFY_PARAM_set_time(X509_STORE_get0_param(store.get()), static_cast<time_t>(at.time_since_epoch().count()));
   x509_stack_ptr untrusted(sk_X509_new_null());
-  REQUIRE(X509_up_ref(w.class1()) == 1);
-  REQUIRE(sk_X509_push(untrusted.get(), w.class1()) == 1);
+  if (intermediate == nullptr) intermediate = w.class1();
+  REQUIRE(X509_up_ref(intermediate) == 1);
+  REQUIRE(sk_X509_push(untrusted.get(), intermediate) == 1);
   const int ok = OCSP_basic_verify(basic, untrusted.get(), store.get(), 0);
   if (ok != 1) UNSCOPED_INFO("OCSP_basic_verify: " << drain_openssl_errors());
   ERR_clear_error();
@@ -438,7 +434,7 @@ struct service {
     auto n = refresher->load_all();
     INFO((n ? std::string() : describe(n.error())));
     REQUIRE(n);
-    loaded = *n;
+    loaded = n->responses;
   }
   service(const service&) = delete;
   service& operator=(const service&) = delete;
@@ -559,9 +555,9 @@ TEST_CASE("GET, HEAD and POST answer good with the pre-signed bytes and RFC 5019
   CHECK(header_of(r, "Last-Modified") == "Wed, 18 Nov 2026 11:06:40 GMT");
   CHECK(header_of(r, "Expires") == "Sun, 22 Nov 2026 11:06:40 GMT");
   CHECK(header_of(r, "ETag") == etag_of(body_of(r)));
-  // Pre-signed: the very bytes of the cache, shared, not copied.
-  REQUIRE(shared_bytes(first) != nullptr);
-  CHECK(shared_bytes(r) == shared_bytes(first));
+  // Pre-signed: the same bytes each time, and no signature since the load
+  // (the tally below).
+  CHECK(body_of(r) == body_of(first));
 
   parsed p = parse(r);
   REQUIRE(p.status == OCSP_RESPONSE_STATUS_SUCCESSFUL);
@@ -590,7 +586,7 @@ TEST_CASE("POST accepts application/ocsp-request with parameters and in any case
   parsed p = parse(r);
   REQUIRE(p.status == OCSP_RESPONSE_STATUS_SUCCESSFUL);
   CHECK(find(p.basic.get(), id.get()).status == V_OCSP_CERTSTATUS_GOOD);
-  CHECK(shared_bytes(r) != nullptr);
+  CHECK(svc.responder->counters().cache_hits == 1);
 }
 
 // ------------------------------------------------------------------ 2 --
@@ -642,7 +638,7 @@ TEST_CASE("conditional GET answers 304 while the client holds the cached respons
     CHECK(body_of(r).empty());
     CHECK_FALSE(header_of(r, "Content-Type"));
   } else {
-    CHECK(shared_bytes(r) == shared_bytes(first));
+    CHECK(body_of(r) == body_of(first));
   }
   CHECK(svc.responder->counters().not_modified == (want == 304 ? 1u : 0u));
   CHECK(svc.responder->counters().cache_hits == 2);
@@ -665,7 +661,7 @@ TEST_CASE("a revocation reaches the responder through the change feed", "[ocsp][
   REQUIRE(revoked);
   const sys_seconds revoked_at = svc.clk.now();
   // Not yet polled: the cache still holds the good answer.
-  CHECK(shared_bytes(svc.ask(req)) == shared_bytes(before));
+  CHECK(body_of(svc.ask(req)) == body_of(before));
 
   svc.clk.advance(1s);
   const std::int64_t position = svc.refresher->position();
@@ -676,8 +672,7 @@ TEST_CASE("a revocation reaches the responder through the change feed", "[ocsp][
 
   const http_response after = svc.ask(req);
   CHECK(after.status == 200);
-  REQUIRE(shared_bytes(after) != nullptr);
-  CHECK(shared_bytes(after) != shared_bytes(before));
+  CHECK(body_of(after) != body_of(before));
   CHECK(header_of(after, "ETag") == etag_of(body_of(after)));
   CHECK(header_of(after, "ETag") != header_of(before, "ETag"));
   CHECK(header_of(after, "Last-Modified") == "Wed, 18 Nov 2026 11:07:41 GMT");
@@ -715,7 +710,7 @@ TEST_CASE("a serial never handed out is unknown, never good, and signed on deman
   const http_response r = svc.ask(req);
 
   CHECK(r.status == 200);
-  CHECK(shared_bytes(r) == nullptr);  // not from the cache
+  CHECK(svc.responder->counters().cache_hits == 0);
   CHECK(header_of(r, "Content-Type") == "application/ocsp-response");
   CHECK(header_of(r, "Cache-Control") == cache_control(validity));
   CHECK(header_of(r, "ETag") == etag_of(body_of(r)));
@@ -752,7 +747,7 @@ TEST_CASE("the refresher re-signs every response at half its validity, at most `
     CHECK(*polled == 0);
     const http_response r = svc.ask(req);
     CHECK(header_of(r, "ETag") == header_of(first, "ETag"));
-    CHECK(shared_bytes(r) == shared_bytes(first));
+    CHECK(body_of(r) == body_of(first));
     CHECK(header_of(r, "Cache-Control") == cache_control(validity - at));
   }
   CHECK(svc.responder->oldest_this_update() == t0);
@@ -799,7 +794,7 @@ TEST_CASE("a response at or past its nextUpdate is never served from the cache",
   svc.clk.set(t0 + late);
   const http_response r = svc.ask(req);
   CHECK(r.status == 200);
-  CHECK(shared_bytes(r) == nullptr);  // signed now, for this request
+  CHECK(svc.responder->counters().cache_hits == 0);  // signed now, for this request
   CHECK(header_of(r, "Cache-Control") == cache_control(validity));
   parsed p = parse(r);
   REQUIRE(p.status == OCSP_RESPONSE_STATUS_SUCCESSFUL);
@@ -953,7 +948,7 @@ TEST_CASE("with nonces enabled a nonce of 1 to 32 bytes is echoed in a response 
     check_tally(svc.responder->counters(), tally{.malformed = 1, .signatures = svc.responder->size()});
     return;
   }
-  CHECK(shared_bytes(r) == nullptr);  // made for this request
+  CHECK(svc.responder->counters().cache_hits == 0);  // made for this request
   CHECK(header_of(r, "Cache-Control") == "no-store");
   CHECK_FALSE(header_of(r, "ETag"));
   CHECK_FALSE(header_of(r, "Last-Modified"));
@@ -983,8 +978,7 @@ TEST_CASE("with nonces disabled a nonce is ignored and the pre-signed bytes serv
   const http_response r = svc.ask(req);
 
   CHECK(r.status == 200);
-  REQUIRE(shared_bytes(first) != nullptr);
-  CHECK(shared_bytes(r) == shared_bytes(first));
+  CHECK(body_of(r) == body_of(first));
   CHECK(header_of(r, "Cache-Control") == cache_control(validity));
   parsed p = parse(r);
   REQUIRE(p.status == OCSP_RESPONSE_STATUS_SUCCESSFUL);
@@ -1026,7 +1020,7 @@ TEST_CASE("several CertIDs, or one the cache does not key, get one response sign
   const http_response r = svc.ask(req);
 
   CHECK(r.status == 200);
-  CHECK(shared_bytes(r) == nullptr);
+  CHECK(svc.responder->counters().cache_hits == 0);
   CHECK(header_of(r, "Cache-Control") == cache_control(validity));
   CHECK(header_of(r, "ETag") == etag_of(body_of(r)));
   parsed p = parse(r);
@@ -1106,4 +1100,272 @@ TEST_CASE("counters count each answer once under its heading", "[ocsp]") {
     check_tally(svc.responder->counters(), st.after);
   }
   CHECK(svc.responder->counters().sign_nanoseconds > 0);
+}
+
+// ------------------------------------------------------------------ 8 --
+// The start-up load: the store's status rows streamed (scan) and signed on
+// several threads give the table that signing each record one by one did.
+
+namespace {
+
+// What a relying party reads from an answer for one serial, to compare two
+// responders certificate by certificate.
+struct answer_seen {
+  int response_status = -1;
+  int cert_status = -1;
+  int reason = -1;
+  std::optional<sys_seconds> revoked_at;
+  sys_seconds this_update{};
+  bool operator==(const answer_seen&) const = default;
+};
+
+answer_seen ask_serial(ocsp_responder& r, const world& w, X509* issuer, const std::string& serial, sys_seconds now) {
+  auto id = id_of_serial(serial, issuer);
+  request_value req = get_of(make_query({id.get()}).der);
+  parsed p = parse(r.respond(req.view(), now));
+  answer_seen seen;
+  seen.response_status = p.status;
+  if (p.status != OCSP_RESPONSE_STATUS_SUCCESSFUL) return seen;
+  CHECK(verifies(p.basic.get(), w, now, issuer));
+  single one = find(p.basic.get(), id.get());
+  seen.cert_status = one.status;
+  seen.reason = one.reason;
+  seen.revoked_at = one.revoked_at;
+  seen.this_update = one.this_update;
+  return seen;
+}
+
+}  // namespace
+
+TEST_CASE("the streaming load gives the table that signing each record did: good, revoked, unknown",
+          "[ocsp][refresher]") {
+  const unsigned threads = GENERATE(1u, 2u, 3u);
+  INFO(threads << " signing threads");
+  world w;
+  std::vector<world::leaf> leaves;
+  for (int i = 0; i < 5; ++i) leaves.push_back(w.issue());
+  const std::string reserved = w.reserve();
+  certificate_authority authority(w.cfg, *w.db, *w.ca, w.clk, w.rng);
+  REQUIRE(authority.revoke(leaves[1].serial, revocation_reason::key_compromise, "test", ""));
+  w.clk.advance(30s);
+  REQUIRE(authority.revoke(leaves[3].serial, revocation_reason::superseded, "test", ""));
+
+  // The load as wotca-ocsp does it, at t0 + 1000 s.
+  fixed_clock clk{t0 + 1000s};
+  auto loaded = responder_for(w.cfg, {});
+  ocsp_refresher refresher(*w.db, *loaded, clk);
+  auto report = refresher.load_all(threads);
+  INFO((report ? std::string() : describe(report.error())));
+  REQUIRE(report);
+  CHECK(report->threads == threads);
+
+  // The reference: every record read whole and signed one at a time, as
+  // load_all did before it streamed (root-issued and reserved rows skipped).
+  auto reference = responder_for(w.cfg, {});
+  std::vector<certificate_record> all;
+  REQUIRE(w.db->read([&](transaction& tx) -> result<void> {
+    auto l = tx.certificates().list(1000);
+    if (!l) return unexpected(l.error());
+    all = std::move(*l);
+    return {};
+  }));
+  std::size_t signed_one_by_one = 0;
+  for (const auto& c : all) {
+    if (c.issuer == issuer_class::root || c.status == cert_status::reserved) continue;
+    certificate_state st;
+    st.state = c.status == cert_status::revoked ? cert_state::revoked : cert_state::good;
+    if (c.revoked_at) st.revoked_at = *c.revoked_at;
+    if (c.reason) st.reason = static_cast<int>(*c.reason);
+    REQUIRE(reference->update(c.issuer, c.serial, st, clk.now()));
+    ++signed_one_by_one;
+  }
+  CHECK(report->responses == signed_one_by_one);
+  CHECK(loaded->size() == reference->size());
+  CHECK(loaded->counters().signatures == signed_one_by_one);
+  CHECK(loaded->oldest_this_update() == clk.now());
+  CHECK(refresher.position() > 0);  // the feed head, taken in the same snapshot
+
+  std::size_t good = 0, revoked = 0;
+  for (const auto& c : all) {
+    if (c.issuer == issuer_class::root) continue;
+    INFO("certificate " << c.serial << " (" << to_string(c.status) << ")");
+    X509* issuer = c.issuer == issuer_class::class1 ? w.class1() : w.ca->class3.cert.get();
+    const answer_seen got = ask_serial(*loaded, w, issuer, c.serial, clk.now());
+    CHECK(got == ask_serial(*reference, w, issuer, c.serial, clk.now()));
+    REQUIRE(got.response_status == OCSP_RESPONSE_STATUS_SUCCESSFUL);
+    if (c.status == cert_status::reserved) {
+      CHECK(got.cert_status == V_OCSP_CERTSTATUS_UNKNOWN);  // never handed out: never good
+    } else {
+      CHECK(got.this_update == clk.now());
+      CHECK(got.cert_status == (c.status == cert_status::valid ? V_OCSP_CERTSTATUS_GOOD : V_OCSP_CERTSTATUS_REVOKED));
+      (c.status == cert_status::valid ? good : revoked) += 1;
+    }
+  }
+  CHECK(revoked == 2);
+  CHECK(good == signed_one_by_one - 2);
+  const answer_seen first = ask_serial(*loaded, w, w.class1(), leaves[1].serial, clk.now());
+  CHECK(first.reason == OCSP_REVOKED_STATUS_KEYCOMPROMISE);
+  CHECK(first.revoked_at == t0);
+  const answer_seen second = ask_serial(*loaded, w, w.class1(), leaves[3].serial, clk.now());
+  CHECK(second.reason == OCSP_REVOKED_STATUS_SUPERSEDED);
+  CHECK(second.revoked_at == t0 + 30s);
+  CHECK(ask_serial(*loaded, w, w.class1(), reserved, clk.now()).cert_status == V_OCSP_CERTSTATUS_UNKNOWN);
+  CHECK(ask_serial(*loaded, w, w.class1(), to_hex(random_serial(w.rng)), clk.now()).cert_status ==
+        V_OCSP_CERTSTATUS_UNKNOWN);
+}
+
+TEST_CASE("load signs every item once on any number of threads and skips issuers it does not serve",
+          "[ocsp][refresher]") {
+  shared_world& s = shared();
+  const unsigned threads = GENERATE(1u, 2u, 4u, 7u);
+  INFO(threads << " threads");
+  auto r = responder_for(s.w.cfg, {});
+  // 1500 certificates over both issuing CAs, a third revoked, and 100 of
+  // the root (not served: the CRL's), in no particular order.
+  std::vector<ocsp_preload> items;
+  std::size_t served = 0;
+  for (int i = 0; i < 1600; ++i) {
+    ocsp_preload p;
+    p.serial = random_serial(s.w.rng);
+    p.issuer = i % 16 == 15 ? issuer_class::root : (i % 2 == 0 ? issuer_class::class1 : issuer_class::class3);
+    p.state.state = i % 3 == 0 ? cert_state::revoked : cert_state::good;
+    if (p.state.state == cert_state::revoked) {
+      p.state.revoked_at = t0 - std::chrono::seconds(i);
+      p.state.reason = static_cast<int>(revocation_reason::cessation_of_operation);
+    }
+    served += p.issuer == issuer_class::root ? 0 : 1;
+    items.push_back(p);
+  }
+  REQUIRE(served == 1500);
+  auto n = r->load(items, t0, threads);
+  INFO((n ? std::string() : describe(n.error())));
+  REQUIRE(n);
+  CHECK(*n == served);
+  CHECK(r->size() == served);
+  CHECK(r->counters().signatures == served);
+  CHECK(r->oldest_this_update() == t0);
+
+  // Every served item answers from the cache with its own state; a sample
+  // is parsed and verified like a relying party would.
+  std::size_t checked = 0;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const ocsp_preload& p = items[i];
+    if (p.issuer == issuer_class::root) continue;
+    X509* issuer = p.issuer == issuer_class::class1 ? s.w.class1() : s.w.ca->class3.cert.get();
+    auto id = id_of_serial(to_hex(p.serial), issuer);
+    request_value req = get_of(make_query({id.get()}).der);
+    const http_response resp = r->respond(req.view(), t0 + 1s);
+    if (i % 50 != 0) continue;
+    INFO("item " << i);
+    parsed pr = parse(resp);
+    REQUIRE(pr.status == OCSP_RESPONSE_STATUS_SUCCESSFUL);
+    CHECK(verifies(pr.basic.get(), s.w, t0 + 1s, issuer));
+    single one = find(pr.basic.get(), id.get());
+    CHECK(one.status == (p.state.state == cert_state::good ? V_OCSP_CERTSTATUS_GOOD : V_OCSP_CERTSTATUS_REVOKED));
+    CHECK(one.this_update == t0);
+    if (p.state.state == cert_state::revoked) {
+      CHECK(one.revoked_at == p.state.revoked_at);
+      CHECK(one.reason == OCSP_REVOKED_STATUS_CESSATIONOFOPERATION);
+    }
+    ++checked;
+  }
+  CHECK(checked == 32);  // i = 0, 50, ..., 1550: none of them a root item
+  // All answered from the table: nothing signed since the load.
+  CHECK(r->counters().cache_hits == served);
+  CHECK(r->counters().signed_on_demand == 0);
+  CHECK(r->counters().signatures == served);
+}
+
+TEST_CASE("a cached response is the signed bytes whole, the signer's certificate included", "[ocsp]") {
+  shared_world& s = shared();
+  service svc(s.w);
+  auto id = id_of(s.leaf.cert.get(), s.w.class1());
+  request_value req = get_of(make_query({id.get()}).der);
+  const http_response r = svc.ask(req);
+  REQUIRE(svc.responder->counters().cache_hits == 1);
+  parsed p = parse(r);  // every byte consumed
+  REQUIRE(p.status == OCSP_RESPONSE_STATUS_SUCCESSFUL);
+  // RFC 6960 4.2.1 certs: exactly the Class 1 delegated signer.
+  const STACK_OF(X509)* certs = OCSP_resp_get0_certs(p.basic.get());
+  REQUIRE(sk_X509_num(certs) == 1);
+  auto signer = load_certificate(cert_path(s.w.cfg, "class1-ocsp"));
+  REQUIRE(signer);
+  CHECK(X509_cmp(sk_X509_value(certs, 0), signer->get()) == 0);
+  // The signature covers the bytes served: verification with the signer
+  // found only in the response itself.
+  CHECK(verifies(p.basic.get(), s.w, svc.clk.now()));
+  CHECK(header_of(r, "ETag") == etag_of(body_of(r)));
+}
+
+// ------------------------------------------------------------------ 9 --
+
+TEST_CASE("serials the table does not hold are signed at most unknown_signatures_per_second, then tryLater",
+          "[ocsp]") {
+  shared_world& s = shared();
+  ocsp_settings settings;
+  settings.unknown_signatures_per_second = 3;
+  service svc(s.w, settings);
+  const std::uint64_t loaded = svc.responder->size();
+  const bytes try_later_der = {0x30, 0x03, 0x0a, 0x01, 0x03};  // RFC 6960 4.2.1 tryLater
+  auto unknown_request = [&](bool with_leaf) {
+    auto never = id_of_serial(to_hex(random_serial(s.w.rng)), s.w.class1());
+    auto leaf = id_of(s.leaf.cert.get(), s.w.class1());
+    return post_of(with_leaf ? make_query({leaf.get(), never.get()}).der : make_query({never.get()}).der);
+  };
+  auto leaf_id = id_of(s.leaf.cert.get(), s.w.class1());
+  request_value leaf_get = get_of(make_query({leaf_id.get()}).der);
+  auto leaf_sha256 = id_of(s.leaf.cert.get(), s.w.class1(), EVP_sha256());
+  request_value leaf_on_demand = post_of(make_query({leaf_sha256.get()}).der);
+
+  // Three a second, a request naming a held certificate beside a never-issued
+  // one counting like one that names only the latter.
+  for (int i = 0; i < 3; ++i) {
+    INFO("unknown request " << i);
+    request_value req = unknown_request(i == 2);
+    parsed p = parse(svc.ask(req));
+    REQUIRE(p.status == OCSP_RESPONSE_STATUS_SUCCESSFUL);
+    CHECK(verifies(p.basic.get(), s.w, svc.clk.now()));
+  }
+  for (bool with_leaf : {false, true}) {
+    request_value req = unknown_request(with_leaf);
+    const http_response r = svc.ask(req);
+    CHECK(r.status == 200);
+    CHECK(body_bytes(r) == try_later_der);
+    CHECK_FALSE(header_of(r, "Cache-Control"));
+  }
+  CHECK(svc.responder->counters().unknown_limited == 2);
+  // Certificates the table holds are never limited: from the cache, or
+  // signed on demand (a SHA-256 CertID).
+  CHECK(find(parse(svc.ask(leaf_get)).basic.get(), leaf_id.get()).status == V_OCSP_CERTSTATUS_GOOD);
+  CHECK(find(parse(svc.ask(leaf_on_demand)).basic.get(), leaf_sha256.get()).status == V_OCSP_CERTSTATUS_GOOD);
+  CHECK(svc.responder->counters().signatures == loaded + 4);
+
+  // The next second: three more.
+  svc.clk.advance(1s);
+  for (int i = 0; i < 3; ++i) {
+    request_value req = unknown_request(false);
+    CHECK(parse(svc.ask(req)).status == OCSP_RESPONSE_STATUS_SUCCESSFUL);
+  }
+  request_value over = unknown_request(false);
+  CHECK(body_bytes(svc.ask(over)) == try_later_der);
+  CHECK(svc.responder->counters().unknown_limited == 3);
+  CHECK(svc.responder->counters().signatures == loaded + 7);
+  // tryLater is no answer about any certificate: not counted as unknown.
+  CHECK(svc.responder->counters().unknown == 6);
+}
+
+TEST_CASE("with unknown_signatures_per_second 0 every unknown serial is signed", "[ocsp]") {
+  shared_world& s = shared();
+  ocsp_settings settings;
+  settings.unknown_signatures_per_second = 0;
+  service svc(s.w, settings);
+  for (int i = 0; i < 5; ++i) {
+    auto never = id_of_serial(to_hex(random_serial(s.w.rng)), s.w.class1());
+    request_value req = post_of(make_query({never.get()}).der);
+    parsed p = parse(svc.ask(req));
+    REQUIRE(p.status == OCSP_RESPONSE_STATUS_SUCCESSFUL);
+    CHECK(find(p.basic.get(), never.get()).status == V_OCSP_CERTSTATUS_UNKNOWN);
+  }
+  CHECK(svc.responder->counters().unknown_limited == 0);
+  CHECK(svc.responder->counters().signed_on_demand == 5);
 }
