@@ -7,8 +7,11 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/cms.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/ocsp.h>
+#include <openssl/param_build.h>
+#include <openssl/params.h>
 #include <openssl/pkcs7.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -61,6 +64,9 @@ WOTCA_OSSL_PTR(evp_mac_ptr, EVP_MAC, EVP_MAC_free);
 WOTCA_OSSL_PTR(evp_mac_ctx_ptr, EVP_MAC_CTX, EVP_MAC_CTX_free);
 WOTCA_OSSL_PTR(bio_ptr, BIO, BIO_free_all);
 WOTCA_OSSL_PTR(bignum_ptr, BIGNUM, BN_free);
+WOTCA_OSSL_PTR(ecdsa_sig_ptr, ECDSA_SIG, ECDSA_SIG_free);
+WOTCA_OSSL_PTR(ossl_param_bld_ptr, OSSL_PARAM_BLD, OSSL_PARAM_BLD_free);
+WOTCA_OSSL_PTR(ossl_param_ptr, OSSL_PARAM, OSSL_PARAM_free);
 WOTCA_OSSL_PTR(asn1_integer_ptr, ASN1_INTEGER, ASN1_INTEGER_free);
 WOTCA_OSSL_PTR(asn1_time_ptr, ASN1_TIME, ASN1_TIME_free);
 WOTCA_OSSL_PTR(asn1_octet_string_ptr, ASN1_OCTET_STRING, ASN1_OCTET_STRING_free);
