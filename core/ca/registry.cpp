@@ -893,6 +893,7 @@ result<issued_secret> registry::new_eab_key(member_id id, std::string_view actor
     if (!*m) return fail(errc::not_found, "--member", "there is no member " + std::to_string(id));
     if ((*m)->locked) return fail(errc::denied, "R-LOCKED", "member " + std::to_string(id) + " is locked");
     eab_key k{out.id, sha256(std::span<const std::uint8_t>(key_raw)), id, now, out.expires_at, std::nullopt};
+    k.mac_key.assign(std::begin(key_raw), std::end(key_raw));
     if (auto a = tx.eab_keys().add(k); !a) return a;
     return append(tx, audit_row(now, actor, "eab.new", member_ref(id),
                                 json{{"kid", out.id}, {"expires_at", format_time(out.expires_at)}}));

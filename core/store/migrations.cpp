@@ -171,7 +171,98 @@ ALTER TABLE domain ADD COLUMN challenge_token TEXT;
 ALTER TABLE domain ADD COLUMN challenge_expires_at INTEGER;
 )sql";
 
-constexpr std::array<std::string_view, 2> migrations = {v1, v2};
+// v3: ACME (RFC 8555 7.1). An account is bound to a member by a single-use
+// EAB key (UNIQUE eab_kid) and named by its key's RFC 7638 thumbprint
+// (UNIQUE: one account per key). Orders, authorizations and challenges are
+// named in URLs by public_id, opaque random text, never by the row id. An
+// authorization may serve several orders of its account (R-DOMAIN-REUSE),
+// hence the link table; position keeps the order's identifier order.
+// acme_nonce_used holds each redeemed Replay-Nonce until it would be stale
+// anyway, so that replicas sharing the database redeem a nonce once.
+constexpr std::string_view v3 = R"sql(
+-- The EAB HMAC key itself (a binding is checked by recomputing its MAC);
+-- set to NULL when the key is used.
+ALTER TABLE eab_key ADD COLUMN mac_key BLOB;
+
+CREATE TABLE acme_account (
+  id         INTEGER PRIMARY KEY,
+  member_id  INTEGER NOT NULL REFERENCES member (id),
+  thumbprint TEXT    NOT NULL UNIQUE,
+  jwk        TEXT    NOT NULL,
+  contact    TEXT    NOT NULL,   -- newline-separated mailto: URLs
+  status     TEXT    NOT NULL CHECK (status IN ('valid', 'deactivated', 'revoked')),
+  eab_kid    TEXT    NOT NULL UNIQUE REFERENCES eab_key (kid),
+  created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX acme_account_by_member ON acme_account (member_id);
+
+-- identifiers: newline-separated DNS names ("*.x" for wildcards), as ordered.
+-- error: the RFC 7807 problem document of an invalid order, as JSON.
+CREATE TABLE acme_order (
+  id                 INTEGER PRIMARY KEY,
+  public_id          TEXT    NOT NULL UNIQUE,
+  account_id         INTEGER NOT NULL REFERENCES acme_account (id),
+  member_id          INTEGER NOT NULL REFERENCES member (id),
+  status             TEXT    NOT NULL CHECK (status IN ('pending', 'ready', 'processing', 'valid', 'invalid')),
+  identifiers        TEXT    NOT NULL,
+  not_before         INTEGER,
+  not_after          INTEGER,
+  expires_at         INTEGER NOT NULL,
+  created_at         INTEGER NOT NULL,
+  error              TEXT,
+  certificate_serial TEXT    REFERENCES certificate (serial),
+  replaces           TEXT,
+  CHECK ((status = 'valid') = (certificate_serial IS NOT NULL))
+) STRICT;
+CREATE INDEX acme_order_by_account ON acme_order (account_id, created_at);
+CREATE INDEX acme_order_by_member ON acme_order (member_id, created_at);
+CREATE INDEX acme_order_by_status_expiry ON acme_order (status, expires_at);
+
+CREATE TABLE acme_authz (
+  id         INTEGER PRIMARY KEY,
+  public_id  TEXT    NOT NULL UNIQUE,
+  account_id INTEGER NOT NULL REFERENCES acme_account (id),
+  identifier TEXT    NOT NULL COLLATE NOCASE,   -- the DNS name without "*."
+  wildcard   INTEGER NOT NULL CHECK (wildcard IN (0, 1)),
+  status     TEXT    NOT NULL CHECK (status IN ('pending', 'valid', 'invalid', 'deactivated', 'expired', 'revoked')),
+  expires_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX acme_authz_for_reuse ON acme_authz (account_id, identifier, wildcard, status);
+CREATE INDEX acme_authz_by_status_expiry ON acme_authz (status, expires_at);
+
+CREATE TABLE acme_order_authz (
+  order_id INTEGER NOT NULL REFERENCES acme_order (id),
+  authz_id INTEGER NOT NULL REFERENCES acme_authz (id),
+  position INTEGER NOT NULL,
+  PRIMARY KEY (order_id, authz_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX acme_order_authz_by_authz ON acme_order_authz (authz_id);
+
+-- error: the problem document of a failed validation; validation_record:
+-- a JSON array of what was contacted (RFC 8555 8.2).
+CREATE TABLE acme_challenge (
+  id                INTEGER PRIMARY KEY,
+  public_id         TEXT    NOT NULL UNIQUE,
+  authz_id          INTEGER NOT NULL REFERENCES acme_authz (id),
+  type              TEXT    NOT NULL CHECK (type IN ('http-01', 'dns-01', 'tls-alpn-01')),
+  token             TEXT    NOT NULL,
+  status            TEXT    NOT NULL CHECK (status IN ('pending', 'processing', 'valid', 'invalid')),
+  validated_at      INTEGER,
+  error             TEXT,
+  validation_record TEXT,
+  UNIQUE (authz_id, type),
+  CHECK ((status = 'valid') = (validated_at IS NOT NULL))
+) STRICT;
+
+CREATE TABLE acme_nonce_used (
+  nonce      TEXT    NOT NULL PRIMARY KEY,
+  expires_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX acme_nonce_used_by_expiry ON acme_nonce_used (expires_at);
+)sql";
+
+constexpr std::array<std::string_view, 3> migrations = {v1, v2, v3};
 
 result<bool> has_version_table(connection& db) {
   auto st = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'");

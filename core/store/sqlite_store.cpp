@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "core/store/migrations.h"
+#include "core/store/sqlite_acme.h"
 
 namespace wotca {
 
@@ -157,7 +158,7 @@ result<void> run_on_one(connection& db, statement& st, std::string_view where, c
   "reason, via, created_at"
 #define WOTCA_AUDIT_COLUMNS "id, at, actor, action, object, detail"
 #define WOTCA_CHANGE_COLUMNS "seq, kind, serial, issuer, at"
-#define WOTCA_EAB_COLUMNS "kid, mac_key_hash, member_id, created_at, expires_at, used_at"
+#define WOTCA_EAB_COLUMNS "kid, mac_key_hash, member_id, created_at, expires_at, used_at, mac_key"
 #define WOTCA_SCEP_COLUMNS "id, secret_hash, member_id, profile, created_at, expires_at, used_at"
 
 // --- members ----------------------------------------------------------------
@@ -729,7 +730,9 @@ class sqlite_certificates final : public certificate_repository {
       if (!more) return unexpected(more.error());
       if (!*more) break;
       row.serial = st->text(0);
-      const auto where = "certificate " + row.serial;
+      // The column names say "certificate"; the serial names the row. No
+      // string is built per row: a scan reads millions of them.
+      const std::string_view where = row.serial;
       auto issuer = enum_column<issuer_class>(*st, 1, "certificate.issuer", where, issuer_class_from);
       if (!issuer) return unexpected(issuer.error());
       row.issuer = *issuer;
@@ -864,6 +867,7 @@ result<eab_key> read_eab(const statement& st) {
   k.created_at = st.time(3);
   k.expires_at = st.time(4);
   k.used_at = st.optional_time(5);
+  if (!st.is_null(6)) k.mac_key = st.blob(6);
   return k;
 }
 
@@ -909,15 +913,16 @@ class sqlite_eab_keys final : public eab_repository {
 
   result<void> add(const eab_key& k) override {
     auto st = db_.prepare(
-        "INSERT INTO eab_key (kid, mac_key_hash, member_id, created_at, expires_at, used_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)");
+        "INSERT INTO eab_key (kid, mac_key_hash, member_id, created_at, expires_at, used_at, mac_key) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)");
     if (!st) return unexpected(st.error());
     st->bind(1, k.kid)
         .bind(2, std::span<const std::uint8_t>(k.mac_key_hash))
         .bind(3, k.member)
         .bind(4, k.created_at)
         .bind(5, k.expires_at)
-        .bind(6, k.used_at);
+        .bind(6, k.used_at)
+        .bind(7, std::span<const std::uint8_t>(k.mac_key));
     return on_missing_member(
         on_conflict(st->run(), "eab_key.kid", fmt::format("the EAB key id {} is taken already", k.kid)),
         "eab_key.member", k.member);
@@ -932,7 +937,7 @@ class sqlite_eab_keys final : public eab_repository {
 
   result<void> mark_used(std::string_view kid, sys_seconds at) override {
     return mark_once(db_, "SELECT used_at FROM eab_key WHERE kid = ?",
-                     "UPDATE eab_key SET used_at = ? WHERE kid = ?", kid, at, "EAB key");
+                     "UPDATE eab_key SET used_at = ?, mac_key = NULL WHERE kid = ?", kid, at, "EAB key");
   }
 
  private:
@@ -976,6 +981,57 @@ class sqlite_scep_challenges final : public scep_challenge_repository {
   connection& db_;
 };
 
+// --- CRL numbers ---------------------------------------------------------------
+
+class sqlite_crl_states final : public crl_state_repository {
+ public:
+  explicit sqlite_crl_states(connection& db) : db_(db) {}
+
+  result<std::optional<crl_state>> get(std::string_view scope) override {
+    auto st = db_.prepare("SELECT issuer, crl_number, generated_at FROM crl_state WHERE issuer = ?");
+    if (!st) return unexpected(st.error());
+    st->bind(1, scope);
+    return query_one<crl_state>(*st, [](const statement& s) -> result<crl_state> {
+      return crl_state{s.text(0), s.int64(1), s.time(2)};
+    });
+  }
+
+  result<crl_state> advance(std::string_view scope, sys_seconds at) override {
+    if (scope.empty()) return fail(errc::invalid_input, "crl_state.issuer", "a CRL scope needs a name");
+    // One statement, so the read and the increment cannot be split.
+    auto st = db_.prepare(
+        "INSERT INTO crl_state (issuer, crl_number, generated_at) VALUES (?1, 1, ?2) "
+        "ON CONFLICT (issuer) DO UPDATE SET crl_number = crl_number + 1, generated_at = ?2");
+    if (!st) return unexpected(st.error());
+    st->bind(1, scope).bind(2, at);
+    if (auto r = st->run(); !r) return unexpected(r.error());
+    auto now = get(scope);
+    if (!now) return unexpected(now.error());
+    if (!*now) return fail(errc::internal, "crl_state", fmt::format("the CRL number of {} vanished", scope));
+    return **now;
+  }
+
+  result<void> record(std::string_view scope, std::int64_t number, sys_seconds at) override {
+    if (scope.empty()) return fail(errc::invalid_input, "crl_state.issuer", "a CRL scope needs a name");
+    auto last = get(scope);
+    if (!last) return unexpected(last.error());
+    if (*last && (*last)->crl_number >= number) {
+      return fail(errc::conflict, "crl_state.crl_number",
+                  fmt::format("CRL number {} of {} is not above the last one, {}", number, scope,
+                              (*last)->crl_number));
+    }
+    auto st = db_.prepare(
+        "INSERT INTO crl_state (issuer, crl_number, generated_at) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (issuer) DO UPDATE SET crl_number = ?2, generated_at = ?3");
+    if (!st) return unexpected(st.error());
+    st->bind(1, scope).bind(2, number).bind(3, at);
+    return st->run();
+  }
+
+ private:
+  connection& db_;
+};
+
 #undef WOTCA_MEMBER_COLUMNS
 #undef WOTCA_EMAIL_COLUMNS
 #undef WOTCA_DOMAIN_COLUMNS
@@ -992,7 +1048,7 @@ class sqlite_transaction final : public transaction {
  public:
   explicit sqlite_transaction(connection& db)
       : members_(db), emails_(db), domains_(db), assurances_(db), certificates_(db), audit_(db), changes_(db),
-        eab_keys_(db), scep_challenges_(db) {}
+        eab_keys_(db), scep_challenges_(db), crl_states_(db), acme_(db) {}
 
   member_repository& members() override { return members_; }
   email_repository& emails() override { return emails_; }
@@ -1003,6 +1059,8 @@ class sqlite_transaction final : public transaction {
   change_feed& changes() override { return changes_; }
   eab_repository& eab_keys() override { return eab_keys_; }
   scep_challenge_repository& scep_challenges() override { return scep_challenges_; }
+  crl_state_repository& crl_states() override { return crl_states_; }
+  acme_repository& acme() override { return acme_; }
 
  private:
   sqlite_members members_;
@@ -1014,6 +1072,8 @@ class sqlite_transaction final : public transaction {
   sqlite_change_feed changes_;
   sqlite_eab_keys eab_keys_;
   sqlite_scep_challenges scep_challenges_;
+  sqlite_crl_states crl_states_;
+  sqlite::sqlite_acme acme_;
 };
 
 // Ends a transaction on every way out of write()/read() that did not
@@ -1118,11 +1178,33 @@ result<std::unique_ptr<sqlite_store>> sqlite_store::open(const std::filesystem::
 
 result<void> sqlite_store::write(const std::function<result<void>(transaction&)>& fn) {
   if (in_transaction_) return unexpected(nested("write"));
+  if (!synchronous_full_) {
+    if (auto r = db_.exec("PRAGMA synchronous = FULL"); !r) return r;
+    synchronous_full_ = true;
+  }
   if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return r;
   transaction_scope scope(db_, in_transaction_);
   sqlite_transaction t(db_);
   if (auto r = fn(t); !r) return r;  // the scope rolls back
   return db_.exec("COMMIT");         // on failure the scope rolls back
+}
+
+result<void> sqlite_store::write(const std::function<result<void>(transaction&)>& fn, durability d) {
+  if (d == durability::full) return write(fn);
+  if (in_transaction_) return unexpected(nested("write"));
+  synchronous_full_ = false;
+  if (auto r = db_.exec("PRAGMA synchronous = NORMAL"); !r) return r;
+  // The transaction is run here, not by write(fn), which would set FULL again.
+  if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return r;
+  auto done = [&]() -> result<void> {
+    transaction_scope scope(db_, in_transaction_);
+    sqlite_transaction t(db_);
+    if (auto r = fn(t); !r) return r;
+    return db_.exec("COMMIT");
+  }();
+  // Back to FULL whatever happened: no other write may inherit NORMAL.
+  if (auto r = db_.exec("PRAGMA synchronous = FULL"); r) synchronous_full_ = true;
+  return done;
 }
 
 result<void> sqlite_store::read(const std::function<result<void>(transaction&)>& fn) {

@@ -50,6 +50,10 @@ class sqlite_store final : public store {
   // store returns errc::internal (waiting on our own lock would deadlock).
   // If `fn` throws, the transaction is rolled back and the exception passes.
   [[nodiscard]] result<void> write(const std::function<result<void>(transaction&)>& fn) override;
+  // relaxed: this one commit runs with PRAGMA synchronous = NORMAL, which in
+  // WAL mode appends to the log without waiting for the disk (the next full
+  // commit's sync, or a checkpoint, makes it durable).
+  [[nodiscard]] result<void> write(const std::function<result<void>(transaction&)>& fn, durability d) override;
   // BEGIN (deferred) ... ROLLBACK: a repository call that would write
   // returns errc::internal.
   [[nodiscard]] result<void> read(const std::function<result<void>(transaction&)>& fn) override;
@@ -66,6 +70,9 @@ class sqlite_store final : public store {
   // unique_ptr and never moves, so the address they hold stays valid.
   sqlite::connection db_;
   bool in_transaction_ = false;
+  // false while the connection may still be at synchronous = NORMAL (a
+  // relaxed write could not set it back): the next full write sets it first.
+  bool synchronous_full_ = true;
 };
 
 }  // namespace wotca

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/policy/policy.h"
+#include "core/store/acme_repository.h"
 #include "core/util/error.h"
 #include "core/wot/model.h"
 
@@ -92,11 +93,14 @@ struct change_event {
 
 struct eab_key {
   std::string kid;
-  std::vector<std::uint8_t> mac_key_hash;  // SHA-256 of the HMAC key; the key itself is never stored
+  std::vector<std::uint8_t> mac_key_hash;  // SHA-256 of the HMAC key: names it in audits without revealing it
   member_id member = 0;
   sys_seconds created_at{};
   sys_seconds expires_at{};
   std::optional<sys_seconds> used_at;
+  // The HMAC key itself: checking a binding (RFC 8555 7.3.4) recomputes the
+  // MAC, so a hash cannot do. Erased by mark_used; empty once used.
+  std::vector<std::uint8_t> mac_key{};
 };
 
 struct scep_challenge {
@@ -223,6 +227,31 @@ class scep_challenge_repository {
   [[nodiscard]] virtual result<void> mark_used(std::string_view id, sys_seconds at) = 0;  // conflict if used
 };
 
+// The CRL number sequence of one CRL scope (RFC 5280 5.2.3): "class1",
+// "class3", "root", or a name the CRL daemon derives from them. Numbers are
+// strictly increasing per scope across restarts and crashes: a number is
+// advanced, and committed, before the CRL carrying it is written, so a crash
+// may leave a gap (which RFC 5280 allows) but never a repeat.
+struct crl_state {
+  std::string scope;
+  std::int64_t crl_number = 0;
+  sys_seconds generated_at{};
+};
+
+class crl_state_repository {
+ public:
+  virtual ~crl_state_repository() = default;
+  // nullopt when no number was ever taken for `scope`.
+  [[nodiscard]] virtual result<std::optional<crl_state>> get(std::string_view scope) = 0;
+  // Takes the next number of `scope` (1 for the first) and records `at`
+  // with it; returns the stored state.
+  [[nodiscard]] virtual result<crl_state> advance(std::string_view scope, sys_seconds at) = 0;
+  // Records `number` for `scope` as given (e.g. the number of the last
+  // complete CRL, for delta CRLs). errc::conflict if it is not greater than
+  // the number stored.
+  [[nodiscard]] virtual result<void> record(std::string_view scope, std::int64_t number, sys_seconds at) = 0;
+};
+
 // The repositories as seen from inside one transaction.
 class transaction {
  public:
@@ -236,7 +265,19 @@ class transaction {
   virtual change_feed& changes() = 0;
   virtual eab_repository& eab_keys() = 0;
   virtual scep_challenge_repository& scep_challenges() = 0;
+  virtual crl_state_repository& crl_states() = 0;
+  virtual acme_repository& acme() = 0;
 };
+
+// How far a committed write transaction survives.
+//   full:    the commit returns once the data is on disk: it survives a
+//            crash of the program and a power loss (every state change
+//            that matters: certificates, revocations, bindings, audit).
+//   relaxed: the commit survives a crash of the program; a power loss may
+//            undo it, unless a later full commit (of any connection to the
+//            same database) came first, which makes it durable too. For
+//            bookkeeping whose loss is harmless (e.g. a redeemed ACME nonce).
+enum class durability { full, relaxed };
 
 class store {
  public:
@@ -245,6 +286,12 @@ class store {
   // commits if it returns a value, rolls back if it returns an error (which
   // is passed through) or if the commit fails.
   [[nodiscard]] virtual result<void> write(const std::function<result<void>(transaction&)>& fn) = 0;
+  // The same with the given durability; a store without a cheaper commit
+  // makes every write full (relaxed is a permission, not a promise).
+  [[nodiscard]] virtual result<void> write(const std::function<result<void>(transaction&)>& fn, durability d) {
+    (void)d;
+    return write(fn);
+  }
   // Runs `fn` in a read transaction (a consistent snapshot); never commits.
   [[nodiscard]] virtual result<void> read(const std::function<result<void>(transaction&)>& fn) = 0;
 };

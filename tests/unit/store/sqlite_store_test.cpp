@@ -293,5 +293,70 @@ TEST_CASE("a write waits out the busy timeout, then fails with errc::busy", "[st
   CHECK(member_count(*mine) == 2);
 }
 
+TEST_CASE("a relaxed write commits, rolls back and nests like a full one", "[store]") {
+  temp_dir dir;
+  const auto file = dir.path() / "wotca.db";
+  auto mine = must(sqlite_store::open(file, open_mode::create));
+  auto other = must(sqlite_store::open(file, open_mode::existing));
+  auto add_relaxed = [&](store& s, const std::string& email) {
+    return s.write(
+        [&](transaction& t) -> result<void> {
+          auto id = t.members().add(someone(email));
+          if (!id) return unexpected(id.error());
+          return {};
+        },
+        durability::relaxed);
+  };
+
+  must(add_relaxed(*mine, "alice@example.org"));
+  CHECK(member_count(*other) == 1);  // committed, seen by another connection
+
+  // An error rolls back, and a conflict is reported as one.
+  auto e = must_fail(add_relaxed(*mine, "alice@example.org"), errc::conflict);
+  CHECK_THAT(e.message, Catch::Contains("alice@example.org"));
+  must_fail(mine->write(
+                [&](transaction& t) -> result<void> {
+                  must(t.members().add(someone("bob@example.org")));
+                  return fail(errc::denied, "test", "changed my mind");
+                },
+                durability::relaxed),
+            errc::denied);
+  CHECK(member_count(*other) == 1);
+
+  // Nested in a transaction of the same store it is refused, not waited on.
+  must(mine->write([&](transaction&) -> result<void> {
+    must_fail(add_relaxed(*mine, "carol@example.org"), errc::internal);
+    return {};
+  }));
+
+  // Full and relaxed writes alternate on one connection and on two.
+  for (int i = 0; i < 5; ++i) {
+    must(add_relaxed(*mine, "r" + std::to_string(i) + "@example.org"));
+    must(add_member(*other, "f" + std::to_string(i) + "@example.org"));
+    must(add_member(*mine, "m" + std::to_string(i) + "@example.org"));
+  }
+  mine.reset();
+  other.reset();
+  // A crash of the program keeps relaxed commits: they are in the WAL.
+  auto reopened = must(sqlite_store::open(file, open_mode::existing));
+  CHECK(member_count(*reopened) == 16);
+}
+
+TEST_CASE("a relaxed write waits out the busy timeout like a full one, and the store goes on", "[store]") {
+  temp_dir dir;
+  const auto file = dir.path() / "wotca.db";
+  sqlite_options quick;
+  quick.busy_timeout = std::chrono::milliseconds(100);
+  auto mine = must(sqlite_store::open(file, open_mode::create, quick));
+  auto holder = must(sqlite_store::open(file, open_mode::existing));
+  must(holder->write([&](transaction& t) -> result<void> {
+    must(t.members().add(someone("holder@example.org")));
+    must_fail(mine->write([](transaction&) -> result<void> { return {}; }, durability::relaxed), errc::busy);
+    return {};
+  }));
+  must(add_member(*mine, "alice@example.org"));
+  CHECK(member_count(*mine) == 2);
+}
+
 }  // namespace
 }  // namespace wotca
