@@ -19,6 +19,7 @@
 #include "core/ca/registry.h"
 #include "core/pki/key.h"
 #include "core/store/sqlite_store.h"
+#include "crl/publisher.h"
 
 namespace wotca::cli {
 namespace {
@@ -709,6 +710,38 @@ int run(int argc, char** argv) {
     ctx.out.done(json{{"id", c->id}, {"challenge", c->secret}, {"member", m->id}, {"profile", scep_profile},
                       {"expires_at", format_time(c->expires_at)}},
                  fmt::format("challenge: {}\nexpires: {}\n", c->secret, format_time(c->expires_at)));
+    return {};
+  }));
+
+  // ---- crl ----
+  auto* crl_cmd = app.add_subcommand("crl", "Certificate revocation lists (RFC 5280), as wotca-crl publishes them");
+  crl_cmd->require_subcommand(1);
+  std::string crl_issuer;
+  auto* crl_generate = crl_cmd->add_subcommand(
+      "generate", "Write the CRLs (and delta CRLs, if enabled) into DATA/crl/ now, each with a new CRL number");
+  crl_generate->add_option("--issuer", crl_issuer, "root | class1 | class3 (default: all three)")
+      ->check(CLI::IsMember({"root", "class1", "class3"}));
+  crl_generate->callback(guarded([&]() -> result<void> {
+    if (auto o = need(true); !o) return o;
+    crl_publisher publisher(*ctx.db, *ctx.ca, crl_settings_from(*ctx.cfg), ctx.clk);
+    if (auto r = publisher.publish_certificates(); !r) return r;
+    std::vector<issuer_class> which{issuer_class::root, issuer_class::class1, issuer_class::class3};
+    if (!crl_issuer.empty()) which = {*issuer_class_from(crl_issuer)};
+    json doc = json::array();
+    std::string text;
+    for (auto issuer : which) {
+      auto done = publisher.publish(issuer, true, ctx.cfg->crl.delta);
+      if (!done) return unexpected(done.error());
+      for (const auto& p : *done) {
+        doc.push_back({{"issuer", to_string(p.issuer)}, {"kind", p.delta ? "delta" : "complete"},
+                       {"crl_number", p.number}, {"entries", p.entries}, {"bytes", p.bytes},
+                       {"this_update", format_time(p.this_update)}, {"next_update", format_time(p.next_update)},
+                       {"path", p.path.string()}});
+        text += fmt::format("{}: CRL number {}, {} entries, {} bytes, next update {}\n", p.path.string(), p.number,
+                            p.entries, p.bytes, format_time(p.next_update));
+      }
+    }
+    ctx.out.done(doc, text);
     return {};
   }));
 
