@@ -252,7 +252,9 @@ result<void> init_ca(const config& c, const fs::path& config_file, std::string_v
     certificate_spec spec;
     spec.profile = cert_profile::server;
     spec.subject_cn = "localhost";
-    spec.dns_names = {"localhost"};
+    // The default directory is https://127.0.0.1:14443/directory: clients
+    // check that address against an iPAddress name.
+    spec.dns_names = {"localhost", "127.0.0.1"};
     spec.not_before = now;
     spec.not_after = now + std::chrono::duration_cast<std::chrono::seconds>(days(c.policy.server_days));
     spec.subject_key = key->get();

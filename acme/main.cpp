@@ -1,0 +1,234 @@
+// wotca-acme: reads the configuration, wires the store, the CA, the
+// challenge validator, the ACME service and the TLS server, and runs until
+// SIGTERM. SIGHUP reloads the configuration, the CA material and the TLS
+// certificate without dropping connections: new requests go to a new
+// service, new connections get the new certificate.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "acme/server.h"
+#include "acme/service.h"
+#include "acme/validator.h"
+#include "core/ca/authority.h"
+#include "core/ca/material.h"
+#include "core/config/config.h"
+#include "core/store/sqlite_store.h"
+
+namespace wotca {
+namespace {
+
+void log_line(const std::string& s) {
+  std::string line = "wotca-acme: " + s + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+std::string host_in_url(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+// Everything one configuration makes: replaced whole on SIGHUP. Member
+// order matters: the service borrows everything above it.
+struct generation {
+  config cfg;
+  std::unique_ptr<sqlite_store> db;
+  ca_material material;
+  std::unique_ptr<certificate_authority> authority;
+  std::unique_ptr<acme::service> service;
+};
+
+result<std::shared_ptr<generation>> make_generation(const config& cfg, const std::string& base_url,
+                                                    acme::challenge_validator& validator, const clock& clk,
+                                                    random_source& rng) {
+  auto g = std::make_shared<generation>();
+  g->cfg = cfg;
+  auto db = sqlite_store::open(g->cfg.database, open_mode::existing);
+  if (!db) return unexpected(db.error());
+  g->db = std::move(*db);
+  auto material = load_ca(g->cfg);
+  if (!material) return unexpected(material.error());
+  g->material = std::move(*material);
+  g->authority = std::make_unique<certificate_authority>(g->cfg, *g->db, g->material, clk, rng);
+  auto svc = acme::service::make(g->cfg, base_url, *g->db, *g->authority, g->material, validator, clk, rng);
+  if (!svc) return unexpected(svc.error());
+  g->service = std::move(*svc);
+  return g;
+}
+
+acme::http_exchange_response text_response(unsigned status, std::string content_type, std::string body) {
+  acme::http_exchange_response r;
+  r.status = status;
+  r.set("Content-Type", std::move(content_type));
+  r.set("Cache-Control", "no-store");
+  r.body = std::move(body);
+  return r;
+}
+
+acme::exchange_handler handler_for(std::shared_ptr<generation> g, const acme::tls_server& server,
+                                   const acme::network_validator& validator) {
+  return [g, &server, &validator](const acme::http_exchange_request& req) -> acme::http_exchange_response {
+    const bool get = req.method == "GET" || req.method == "HEAD";
+    if (get && req.target == "/healthz") {
+      auto r = g->db->read([](transaction& tx) -> result<void> {
+        auto head = tx.changes().head();
+        if (!head) return unexpected(head.error());
+        return {};
+      });
+      if (!r) return text_response(503, "text/plain", "store: " + describe(r.error()) + "\n");
+      return text_response(200, "text/plain", "ok\n");
+    }
+    if (get && req.target == "/metrics") {
+      return text_response(200, "text/plain; version=0.0.4",
+                           g->service->metrics() + validator.metrics() + server.metrics());
+    }
+    return g->service->handle(req);
+  };
+}
+
+acme::exchange_handler starting_handler() {
+  return [](const acme::http_exchange_request&) {
+    auto r = text_response(503, "application/problem+json",
+                           R"({"type":"urn:ietf:params:acme:error:serverInternal","detail":"starting","status":503})");
+    r.set("Retry-After", "1");
+    return r;
+  };
+}
+
+int run(int argc, char** argv) {
+  std::string config_file = default_config_path("").string();
+  std::string listen_text;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if ((a == "--config" || a == "--listen") && i + 1 < argc) {
+      (a == "--config" ? config_file : listen_text) = argv[++i];
+    } else if (a == "--help" || a == "-h") {
+      std::puts("usage: wotca-acme [--config FILE] [--listen HOST:PORT]\n"
+                "ACME server (RFC 8555, EAB, RFC 8737 tls-alpn-01, RFC 9773 renewal info) over HTTPS.\n"
+                "GET /directory, GET /healthz, GET /metrics (Prometheus). SIGHUP reloads, SIGTERM stops.");
+      return 0;
+    } else {
+      log_line("unknown argument '" + a + "' (see --help)");
+      return 2;
+    }
+  }
+
+  // Signals are taken by sigwait in this thread; every other thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  system_clock clk;
+  system_random rng;
+  auto cfg = load_config(config_file);
+  if (!cfg) {
+    log_line(describe(cfg.error()));
+    return 3;
+  }
+  listen_address listen = cfg->acme_listen;
+  if (!listen_text.empty()) {
+    auto a = parse_listen_address(listen_text, "--listen");
+    if (!a) {
+      log_line(describe(a.error()));
+      return 2;
+    }
+    listen = *a;
+  }
+  auto identity = acme::load_tls_identity(*cfg);
+  if (!identity) {
+    log_line(describe(identity.error()));
+    return 3;
+  }
+
+  // The server is bound first so that the base URL can name the real port
+  // (--listen 127.0.0.1:0); until the service exists it answers 503.
+  auto server = acme::tls_server::start(listen.host, listen.port, acme::limits_from(cfg->acme), *identity,
+                                        starting_handler());
+  if (!server) {
+    log_line(describe(server.error()));
+    return 3;
+  }
+  const std::string listen_url = "https://" + host_in_url(listen.host) + ":" + std::to_string((*server)->port());
+  auto base_url_of = [&](const config& c) {
+    std::string b = c.acme.base_url.empty() ? listen_url : c.acme.base_url;
+    while (!b.empty() && b.back() == '/') b.pop_back();
+    return b;
+  };
+
+  auto validator_owner = std::make_unique<acme::network_validator>(acme::settings_from(cfg->acme.validation), rng);
+  acme::network_validator& validator = *validator_owner;
+  auto first = make_generation(*cfg, base_url_of(*cfg), validator, clk, rng);
+  if (!first) {
+    log_line(describe(first.error()));
+    (*server)->stop();
+    return 3;
+  }
+  std::shared_ptr<generation> current = std::move(*first);
+  (*server)->set_handler(handler_for(current, **server, validator));
+  log_line("listening on " + listen_url);
+  if (base_url_of(*cfg) != listen_url) log_line("directory at " + base_url_of(*cfg) + "/directory");
+
+  // Generations replaced by SIGHUP stay alive while a validation they
+  // started may still call back into their service.
+  std::vector<std::shared_ptr<generation>> retired;
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig != SIGHUP) break;
+    auto next_cfg = load_config(config_file);
+    if (!next_cfg) {
+      log_line("reload refused, still serving the previous configuration: " + describe(next_cfg.error()));
+      continue;
+    }
+    auto next_identity = acme::load_tls_identity(*next_cfg);
+    if (!next_identity) {
+      log_line("reload refused, still serving the previous configuration: " + describe(next_identity.error()));
+      continue;
+    }
+    auto next = make_generation(*next_cfg, base_url_of(*next_cfg), validator, clk, rng);
+    if (!next) {
+      log_line("reload refused, still serving the previous configuration: " + describe(next.error()));
+      continue;
+    }
+    if (auto r = (*server)->set_identity(*next_identity); !r) {
+      log_line("reload refused, still serving the previous configuration: " + describe(r.error()));
+      continue;
+    }
+    validator.set_settings(acme::settings_from(next_cfg->acme.validation));
+    if (validator.in_flight() == 0) retired.clear();
+    retired.push_back(current);
+    current = std::move(*next);
+    (*server)->set_handler(handler_for(current, **server, validator));
+    if (next_cfg->acme_listen.host != cfg->acme_listen.host || next_cfg->acme_listen.port != cfg->acme_listen.port) {
+      log_line("acme.listen changed: the new address takes effect at the next restart");
+    }
+    log_line("reloaded " + config_file);
+  }
+  // Stop taking requests first, then let the validator end its jobs (each
+  // still calls back into a live service), then drop the services.
+  (*server)->stop();
+  validator_owner.reset();
+  log_line("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace wotca
+
+int main(int argc, char** argv) {
+  try {
+    return wotca::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "wotca-acme: internal error: %s\n", e.what());
+    return 3;
+  }
+}

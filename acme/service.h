@@ -1,0 +1,63 @@
+// wotca-acme's protocol logic as a value (STYLE.md 1): every RFC 8555
+// resource is handled by handle(request) -> response, over the store, the
+// issuing service and a challenge validator, with the clock and randomness
+// injected. No socket and no Boost here: the TLS server (server.h) carries
+// the exchanges, tests call handle() directly.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "acme/exchange.h"
+#include "core/ca/authority.h"
+#include "core/config/config.h"
+#include "core/store/store.h"
+#include "core/util/random.h"
+#include "core/util/time.h"
+
+namespace wotca::acme {
+
+struct service_options {
+  // Store connections used at most at once, one per request in flight,
+  // opened to cfg.database (open_mode::existing) when first needed; the
+  // store given to make() serves only if none can be opened. 1: every
+  // request takes turns on the given store (so does a ":memory:" database).
+  std::size_t connections = 8;
+};
+
+class service {
+ public:
+  virtual ~service() = default;
+
+  // Borrows everything; all must outlive the service, and `validator` must
+  // have called every `done` before the service is destroyed. The nonce key,
+  // the secret shared by every replica behind one load balancer (see
+  // nonce.h), is keys/acme-nonce.key (32 bytes, 0600), made here at the
+  // first start if absent (errc::io / errc::config naming the file
+  // otherwise). `base_url` is the external https URL (a trailing '/' is
+  // dropped).
+  // Requests run at once, each on its own store connection (see
+  // service_options); what they race for is decided inside the store's
+  // write transactions. Each connection has its own
+  // certificate_authority made from `cfg`, `material`, `clk` and `rng`
+  // (`ca` must be one made from them too; the service does not call it), so
+  // `material`'s keys sign, and `clk` and `rng` are called, from several
+  // threads at once: both must be safe for that (system_clock and
+  // system_random are).
+  [[nodiscard]] static result<std::unique_ptr<service>> make(const config& cfg, std::string base_url, store& db,
+                                                             certificate_authority& ca, const ca_material& material,
+                                                             challenge_validator& validator, const clock& clk,
+                                                             random_source& rng, const service_options& options = {});
+
+  // Any request under base_url: directory, newNonce, newAccount, ..., and
+  // renewalInfo. Thread-safe. Never throws; an internal failure is a
+  // serverInternal problem document.
+  [[nodiscard]] virtual http_exchange_response handle(const http_exchange_request& req) = 0;
+
+  // Prometheus text exposition of the service's counters (requests by
+  // resource and status, orders, validations, issuances, finalize latency).
+  [[nodiscard]] virtual std::string metrics() const = 0;
+};
+
+}  // namespace wotca::acme
