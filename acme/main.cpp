@@ -18,6 +18,7 @@
 #include "core/ca/authority.h"
 #include "core/ca/material.h"
 #include "core/config/config.h"
+#include "core/config/daemon.h"
 #include "core/store/sqlite_store.h"
 
 namespace wotca {
@@ -100,31 +101,15 @@ acme::exchange_handler starting_handler() {
 }
 
 int run(int argc, char** argv) {
-  std::string config_file = default_config_path("").string();
-  std::string listen_text;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if ((a == "--config" || a == "--listen") && i + 1 < argc) {
-      (a == "--config" ? config_file : listen_text) = argv[++i];
-    } else if (a == "--help" || a == "-h") {
-      std::puts("usage: wotca-acme [--config FILE] [--listen HOST:PORT]\n"
-                "ACME server (RFC 8555, EAB, RFC 8737 tls-alpn-01, RFC 9773 renewal info) over HTTPS.\n"
-                "GET /directory, GET /healthz, GET /metrics (Prometheus). SIGHUP reloads, SIGTERM stops.");
-      return 0;
-    } else {
-      log_line("unknown argument '" + a + "' (see --help)");
-      return 2;
-    }
-  }
+  auto options = parse_daemon_arguments(argc, argv, "wotca-acme",
+                                        "usage: wotca-acme [--config FILE] [--listen HOST:PORT]\n"
+                                        "ACME server (RFC 8555, EAB, RFC 8737 tls-alpn-01, RFC 9773 renewal info) over HTTPS.\n"
+                                        "GET /directory, GET /healthz, GET /metrics (Prometheus). SIGHUP reloads, SIGTERM stops.");
+  if (!options) return options.error();
+  const std::string config_file = options->config_file.string();
 
   // Signals are taken by sigwait in this thread; every other thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  const sigset_t signals = block_daemon_signals();
 
   system_clock clk;
   system_random rng;
@@ -134,14 +119,7 @@ int run(int argc, char** argv) {
     return 3;
   }
   listen_address listen = cfg->acme_listen;
-  if (!listen_text.empty()) {
-    auto a = parse_listen_address(listen_text, "--listen");
-    if (!a) {
-      log_line(describe(a.error()));
-      return 2;
-    }
-    listen = *a;
-  }
+  if (options->listen) listen = *options->listen;
   auto identity = acme::load_tls_identity(*cfg);
   if (!identity) {
     log_line(describe(identity.error()));

@@ -16,6 +16,7 @@
 
 #include "core/ca/material.h"
 #include "core/config/config.h"
+#include "core/config/daemon.h"
 #include "core/http/server.h"
 #include "core/status/crl.h"
 #include "core/store/sqlite_store.h"
@@ -144,32 +145,17 @@ http_handler handler_for(std::shared_ptr<generation> g, crl_metrics& metrics, co
 }
 
 int run(int argc, char** argv) {
-  std::string config_file = default_config_path("").string();
-  std::string listen_text;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if ((a == "--config" || a == "--listen") && i + 1 < argc) {
-      (a == "--config" ? config_file : listen_text) = argv[++i];
-    } else if (a == "--help" || a == "-h") {
-      std::puts("usage: wotca-crl [--config FILE] [--listen HOST:PORT]\n"
-                "Publishes the CRLs (RFC 5280) of the root, Class 1 and Class 3 CAs into DATA/crl/, again within\n"
-                "crl.debounce_seconds of a revocation and before nextUpdate, and serves them:\n"
-                "GET /{root,class1,class3}.crl[.pem], /{issuer}-delta.crl[.pem], /{issuer}.crt,\n"
-                "GET /healthz, GET /metrics (Prometheus). SIGHUP reloads, SIGTERM stops.");
-      return 0;
-    } else {
-      log_line("unknown argument '" + a + "' (see --help)");
-      return 2;
-    }
-  }
+  auto options = parse_daemon_arguments(argc, argv, "wotca-crl",
+                                        "usage: wotca-crl [--config FILE] [--listen HOST:PORT]\n"
+                                        "Publishes the CRLs (RFC 5280) of the root, Class 1 and Class 3 CAs into DATA/crl/, again within\n"
+                                        "crl.debounce_seconds of a revocation and before nextUpdate, and serves them:\n"
+                                        "GET /{root,class1,class3}.crl[.pem], /{issuer}-delta.crl[.pem], /{issuer}.crt,\n"
+                                        "GET /healthz, GET /metrics (Prometheus). SIGHUP reloads, SIGTERM stops.");
+  if (!options) return options.error();
+  const std::string config_file = options->config_file.string();
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  // Signals are taken by sigwait in this thread; every other thread inherits the mask.
+  const sigset_t signals = block_daemon_signals();
 
   system_clock clk;
   crl_metrics metrics;
@@ -180,14 +166,7 @@ int run(int argc, char** argv) {
   }
   std::shared_ptr<generation> current = std::move(*first);
   listen_address listen = current->cfg.crl_listen;
-  if (!listen_text.empty()) {
-    auto a = parse_listen_address(listen_text, "--listen");
-    if (!a) {
-      log_line(describe(a.error()));
-      return 2;
-    }
-    listen = *a;
-  }
+  if (options->listen) listen = *options->listen;
   http_limits limits;
   limits.max_body_bytes = 0;  // requests carry no body
   // A CRL request is a request line and a few header fields. libmicrohttpd

@@ -16,6 +16,7 @@
 
 #include "core/ca/material.h"
 #include "core/config/config.h"
+#include "core/config/daemon.h"
 #include "core/http/server.h"
 #include "core/store/sqlite_store.h"
 #include "ocsp/refresher.h"
@@ -153,31 +154,15 @@ http_handler handler_for(std::shared_ptr<generation> g, const clock& clk) {
 }
 
 int run(int argc, char** argv) {
-  std::string config_file = default_config_path("").string();
-  std::string listen_text;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if ((a == "--config" || a == "--listen") && i + 1 < argc) {
-      (a == "--config" ? config_file : listen_text) = argv[++i];
-    } else if (a == "--help" || a == "-h") {
-      std::puts("usage: wotca-ocsp [--config FILE] [--listen HOST:PORT]\n"
-                "Answers OCSP (RFC 6960, RFC 5019) for the Class 1 and Class 3 CAs: GET /{base64}, POST.\n"
-                "GET /healthz, GET /metrics (Prometheus). SIGHUP reloads, SIGTERM stops.");
-      return 0;
-    } else {
-      log_line("unknown argument '" + a + "' (see --help)");
-      return 2;
-    }
-  }
+  auto options = parse_daemon_arguments(argc, argv, "wotca-ocsp",
+                                        "usage: wotca-ocsp [--config FILE] [--listen HOST:PORT]\n"
+                                        "Answers OCSP (RFC 6960, RFC 5019) for the Class 1 and Class 3 CAs: GET /{base64}, POST.\n"
+                                        "GET /healthz, GET /metrics (Prometheus). SIGHUP reloads, SIGTERM stops.");
+  if (!options) return options.error();
+  const std::string config_file = options->config_file.string();
 
   // Signals are taken by sigwait in this thread; every other thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  const sigset_t signals = block_daemon_signals();
 
   system_clock clk;
   auto first = make_generation(config_file, clk);
@@ -187,14 +172,7 @@ int run(int argc, char** argv) {
   }
   std::shared_ptr<generation> current = std::move(*first);
   listen_address listen = current->cfg.ocsp_listen;
-  if (!listen_text.empty()) {
-    auto a = parse_listen_address(listen_text, "--listen");
-    if (!a) {
-      log_line(describe(a.error()));
-      return 2;
-    }
-    listen = *a;
-  }
+  if (options->listen) listen = *options->listen;
   http_limits limits;
   limits.max_body_bytes = static_cast<std::size_t>(current->cfg.ocsp.max_request_bytes);
   limits.threads = static_cast<unsigned>(current->cfg.ocsp.threads);

@@ -1,0 +1,59 @@
+#include "core/config/daemon.h"
+
+#include <pthread.h>
+
+#include <cstdio>
+#include <string>
+
+namespace wotca {
+
+expected<daemon_options, int> parse_daemon_arguments(int argc, char** argv, std::string_view name,
+                                                     std::string_view usage) {
+  auto complain = [&](const std::string& what) {
+    std::string line = std::string(name) + ": " + what + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  };
+  daemon_options o;
+  o.config_file = default_config_path("");
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fwrite(usage.data(), 1, usage.size(), stdout);
+      std::fputc('\n', stdout);
+      return unexpected<int>(0);
+    }
+    if (a != "--config" && a != "--listen") {
+      complain("unknown argument '" + a + "' (see --help)");
+      return unexpected<int>(2);
+    }
+    if (i + 1 >= argc) {
+      complain(a + " needs a value (see --help)");
+      return unexpected<int>(2);
+    }
+    const std::string value = argv[++i];
+    if (a == "--config") {
+      o.config_file = default_config_path(value);
+    } else {
+      auto l = parse_listen_address(value, "--listen");
+      if (!l) {
+        complain(describe(l.error()));
+        return unexpected<int>(2);
+      }
+      o.listen = *l;
+    }
+  }
+  return o;
+}
+
+sigset_t block_daemon_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
+
+}  // namespace wotca
