@@ -1,6 +1,8 @@
 #include "core/ca/authority.h"
 
 #include <algorithm>
+#include <cctype>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -26,12 +28,15 @@ result<member_record> gather_record(transaction& tx, member_id id) {
   return r;
 }
 
-result<member_facts> gather_facts(transaction& tx, member_id id, sys_seconds now, const wot_rules& rules) {
+namespace {
+
+result<member_facts> gather(transaction& tx, member_id id, sys_seconds now, const wot_rules& rules,
+                            const std::span<const std::string>* dns_names) {
   auto record = gather_record(tx, id);
   if (!record) return unexpected(record.error());
   auto emails = tx.emails().of_member(id);
   if (!emails) return unexpected(emails.error());
-  auto domains = tx.domains().of_member(id);
+  auto domains = dns_names != nullptr ? domains_covering(tx, id, *dns_names) : tx.domains().of_member(id);
   if (!domains) return unexpected(domains.error());
   member_facts f;
   f.points = summarize(*record, day_of(now), rules);
@@ -40,6 +45,44 @@ result<member_facts> gather_facts(transaction& tx, member_id id, sys_seconds now
   f.domains = std::move(*domains);
   f.now = now;
   return f;
+}
+
+}  // namespace
+
+result<member_facts> gather_facts(transaction& tx, member_id id, sys_seconds now, const wot_rules& rules) {
+  return gather(tx, id, now, rules, nullptr);
+}
+
+result<member_facts> gather_facts(transaction& tx, member_id id, sys_seconds now, const wot_rules& rules,
+                                  std::span<const std::string> dns_names) {
+  return gather(tx, id, now, rules, &dns_names);
+}
+
+result<std::vector<domain_name>> domains_covering(transaction& tx, member_id id,
+                                                  std::span<const std::string> dns_names) {
+  std::set<std::string> candidates;
+  for (const auto& requested : dns_names) {
+    std::string name = requested;
+    if (!name.empty() && name.back() == '.') name.pop_back();
+    if (name.starts_with("*.")) name.erase(0, 2);
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    // The name itself and every parent: "a.b.example" -> "b.example" -> "example".
+    for (std::string_view rest = name; !rest.empty();) {
+      candidates.emplace(rest);
+      const auto dot = rest.find('.');
+      if (dot == std::string_view::npos) break;
+      rest.remove_prefix(dot + 1);
+    }
+  }
+  std::vector<domain_name> out;
+  for (const auto& c : candidates) {
+    auto found = tx.domains().find(c);
+    if (!found) return unexpected(found.error());
+    if (*found && (*found)->member == id) out.push_back(std::move(**found));
+  }
+  std::sort(out.begin(), out.end(), [](const domain_name& a, const domain_name& b) { return a.id < b.id; });
+  return out;
 }
 
 certificate_request request_from(const parsed_csr& csr, cert_profile profile, std::optional<int> days,
@@ -75,7 +118,7 @@ certificate_authority::certificate_authority(const config& cfg, store& db, const
 result<decision> certificate_authority::preview(member_id who, const certificate_request& req) {
   std::optional<decision> out;
   auto r = db_.read([&](transaction& tx) -> result<void> {
-    auto facts = gather_facts(tx, who, clock_.now(), cfg_.wot);
+    auto facts = gather_facts(tx, who, clock_.now(), cfg_.wot, req.dns_names);
     if (!facts) return unexpected(facts.error());
     out = decide(*facts, req, cfg_.policy);
     return {};
@@ -138,12 +181,12 @@ std::vector<result<issue_outcome>> certificate_authority::issue_many(std::span<c
     for (std::size_t i = 0; i < requests.size(); ++i) {
       state& w = work[i];
       w.refused.reset();
-      const member_facts* facts = nullptr;
-      for (const auto& [id, f] : facts_cache) {
+      member_facts* facts = nullptr;
+      for (auto& [id, f] : facts_cache) {
         if (id == requests[i].who) facts = &f;
       }
       if (facts == nullptr) {
-        auto f = gather_facts(tx, requests[i].who, decided_at, cfg_.wot);
+        auto f = gather_facts(tx, requests[i].who, decided_at, cfg_.wot, w.req.dns_names);
         if (!f) {
           if (f.error().code != errc::not_found) return unexpected(f.error());
           w.failed = f.error();
@@ -151,6 +194,11 @@ std::vector<result<issue_outcome>> certificate_authority::issue_many(std::span<c
         }
         facts_cache.emplace_back(requests[i].who, std::move(*f));
         facts = &facts_cache.back().second;
+      } else {
+        // Same member, other names: only the domains differ.
+        auto domains = domains_covering(tx, requests[i].who, w.req.dns_names);
+        if (!domains) return unexpected(domains.error());
+        facts->domains = std::move(*domains);
       }
       decision d = decide(*facts, w.req, cfg_.policy);
       if (auto* no = std::get_if<denial>(&d)) {

@@ -21,6 +21,17 @@ namespace wotca {
 // errc::not_found if there is no such member.
 [[nodiscard]] result<member_facts> gather_facts(transaction& tx, member_id id, sys_seconds now,
                                                 const wot_rules& rules);
+// The same for a request naming `dns_names`: facts.domains holds only the
+// member's domains that could cover one of them (each name and its parents),
+// which is all R-NAME-COVERAGE looks at. A hosting member may hold thousands
+// of domains; a request names a few, so this reads a few rows, not all.
+[[nodiscard]] result<member_facts> gather_facts(transaction& tx, member_id id, sys_seconds now,
+                                                const wot_rules& rules, std::span<const std::string> dns_names);
+// The member's domains that could cover one of `dns_names`: for each name
+// (without "*." and a trailing dot, lower case) the domain of that name and
+// of each of its parents, where `id` holds it; in the order of their ids.
+[[nodiscard]] result<std::vector<domain_name>> domains_covering(transaction& tx, member_id id,
+                                                                std::span<const std::string> dns_names);
 // The member's assurance record (for points and assurance checks).
 [[nodiscard]] result<member_record> gather_record(transaction& tx, member_id id);
 

@@ -177,3 +177,62 @@ TEST_CASE("revoke records time and reason once, and feeds the change", "[ca]") {
   REQUIRE_FALSE(unknown);
   CHECK(unknown.error().code == errc::not_found);
 }
+
+TEST_CASE("domains_covering reads the member's domains that could cover the names, nothing else", "[ca]") {
+  fixture f;
+  const member_id alice = f.member("alice@example.org");
+  const member_id bob = f.member("bob@example.net");
+  const sys_seconds now = f.clk.now();
+  auto add = [&](member_id who, const std::string& name) {
+    REQUIRE(f.db->write([&](transaction& tx) -> result<void> {
+      domain_name d;
+      d.member = who;
+      d.name = name;
+      d.method = verification_method::acme_http01;
+      d.verified_at = now;
+      d.valid_until = now + std::chrono::days(30);
+      auto id = tx.domains().add(d);
+      if (!id) return unexpected(id.error());
+      return {};
+    }));
+  };
+  add(alice, "example.org");
+  add(alice, "shop.example.org");
+  add(alice, "unrelated.test");
+  for (int i = 0; i < 50; ++i) add(alice, "bulk" + std::to_string(i) + ".example");
+  add(bob, "example.net");
+  add(bob, "www.example.com");
+
+  auto names_of = [&](member_id who, std::vector<std::string> asked) {
+    std::vector<std::string> out;
+    REQUIRE(f.db->read([&](transaction& tx) -> result<void> {
+      auto d = domains_covering(tx, who, asked);
+      if (!d) return unexpected(d.error());
+      for (const auto& x : *d) out.push_back(x.name);
+      return {};
+    }));
+    return out;
+  };
+  // Parents, in id order; the wildcard and a trailing dot and upper case are
+  // looked up as the name under them.
+  CHECK(names_of(alice, {"WWW.Shop.Example.Org."}) == std::vector<std::string>{"example.org", "shop.example.org"});
+  CHECK(names_of(alice, {"*.example.org"}) == std::vector<std::string>{"example.org"});
+  CHECK(names_of(alice, {"bulk7.example", "a.unrelated.test"}) ==
+        std::vector<std::string>{"unrelated.test", "bulk7.example"});
+  // Another member's domain never counts, even when it covers the name.
+  CHECK(names_of(alice, {"www.example.com", "example.net"}).empty());
+  CHECK(names_of(bob, {"www.example.com"}) == std::vector<std::string>{"www.example.com"});
+  CHECK(names_of(alice, {}).empty());
+
+  // The policy decides on them as on all the member's domains.
+  REQUIRE(f.db->read([&](transaction& tx) -> result<void> {
+    auto narrow = gather_facts(tx, alice, now, f.cfg.wot, std::vector<std::string>{"a.shop.example.org"});
+    auto all = gather_facts(tx, alice, now, f.cfg.wot);
+    REQUIRE(narrow);
+    REQUIRE(all);
+    CHECK(narrow->domains.size() == 2);
+    CHECK(all->domains.size() == 53);
+    CHECK(narrow->points.ap == all->points.ap);
+    return {};
+  }));
+}
