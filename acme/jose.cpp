@@ -408,6 +408,28 @@ jose_result<evp_pkey_ptr> parse_jwk(std::string_view jwk_json) {
   }
 }
 
+jose_result<evp_pkey_ptr> jwk_cache::parse(std::string_view jwk_json) {
+  auto shared = [](EVP_PKEY* k) {
+    EVP_PKEY_up_ref(k);
+    return evp_pkey_ptr(k);
+  };
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = keys_.find(std::string(jwk_json)); it != keys_.end()) return shared(it->second.get());
+  }
+  auto key = parse_jwk(jwk_json);  // outside the lock: it is the slow part
+  if (!key) return key;
+  std::lock_guard lock(mutex_);
+  if (keys_.size() >= capacity_) keys_.clear();
+  auto [it, inserted] = keys_.try_emplace(std::string(jwk_json), shared(key->get()));
+  return shared(it->second.get());
+}
+
+std::size_t jwk_cache::size() const {
+  std::lock_guard lock(mutex_);
+  return keys_.size();
+}
+
 // RFC 7638 3.2: only the required members, in lexicographic order, no
 // whitespace. None of the values needs escaping (crv names and base64url).
 result<std::string> canonical_jwk(const EVP_PKEY* key) {

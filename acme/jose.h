@@ -7,10 +7,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/pki/ossl.h"
@@ -79,6 +81,28 @@ struct jws {
 // and anything else with bad_public_key; text that is not a JSON object
 // is malformed. Members other than the required ones are ignored.
 [[nodiscard]] jose_result<evp_pkey_ptr> parse_jwk(std::string_view jwk_json);
+
+// parse_jwk for the keys of accounts, remembered by their JWK text and
+// shared by the threads of a service. Importing an EC key checks that the
+// point is on the curve and of the group's order, a scalar multiplication
+// that cost more than verifying the request's signature; an account signs
+// every request with the same key. A returned key is its own reference
+// (EVP_PKEY_up_ref), used read-only. At most `capacity` keys are kept; when
+// full the cache starts again empty (accounts rarely change keys, so the
+// working set is the active accounts). Only successes are remembered.
+class jwk_cache {
+ public:
+  explicit jwk_cache(std::size_t capacity = 4096) : capacity_(capacity) {}
+  jwk_cache(const jwk_cache&) = delete;
+  jwk_cache& operator=(const jwk_cache&) = delete;
+  [[nodiscard]] jose_result<evp_pkey_ptr> parse(std::string_view jwk_json);
+  [[nodiscard]] std::size_t size() const;
+
+ private:
+  std::size_t capacity_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, evp_pkey_ptr> keys_;
+};
 
 // The JWK of a public key, canonical for the thumbprint (members in
 // lexicographic order, no whitespace), as RFC 7638 3 defines it.

@@ -396,6 +396,9 @@ class service_impl final : public service {
     const auto path = scheme == std::string::npos ? std::string::npos : base_.find('/', scheme + 3);
     origin_ = path == std::string::npos ? base_ : base_.substr(0, path);
     prefix_ = path == std::string::npos ? std::string() : base_.substr(path);
+    class1_pem_ = to_pem(*material_.class1.cert);
+    class3_pem_ = to_pem(*material_.class3.cert);
+    root_pem_ = to_pem(*material_.root.cert);
     limits_.max_body_bytes = static_cast<std::size_t>(cfg.acme.max_request_bytes);
     limits_.max_payload_bytes = std::min<std::size_t>(limits_.max_payload_bytes, limits_.max_body_bytes);
   }
@@ -675,7 +678,7 @@ class service_impl final : public service {
         return refuse(problem_type::unauthorized,
                       "the account " + *sr.j.kid + " is " + std::string(to_string(found->status)));
       }
-      auto key = parse_jwk(found->jwk);
+      auto key = account_keys_.parse(found->jwk);
       if (!key) return unexpected<problem>(from_jose(key.error()));
       sr.key = std::move(*key);
       sr.account = std::move(found);
@@ -1714,14 +1717,17 @@ class service_impl final : public service {
     if (!sr.account || rec->member != sr.account->member) {
       return refuse(problem_type::unauthorized, "the certificate belongs to another member");
     }
-    auto cert = certificate_from_der(rec->der);
-    if (!cert) return unexpected<problem>(store_problem(cert.error()));
-    const ca_signer& issuer = material_.signer_for(rec->issuer);
+    // The stored DER is what this CA signed: served as it is, not parsed.
     http_exchange_response resp;
     resp.set("Content-Type", "application/pem-certificate-chain");
-    resp.body = to_pem(**cert) + to_pem(*issuer.cert);
+    resp.body = certificate_pem(rec->der);
+    switch (rec->issuer) {
+      case issuer_class::class3: resp.body += class3_pem_; break;
+      case issuer_class::class1: resp.body += class1_pem_; break;
+      case issuer_class::root: resp.body += root_pem_; break;
+    }
     if (alternate == 1) {
-      resp.body += to_pem(*material_.root.cert);
+      resp.body += root_pem_;
       resp.set("Link", "<" + cert_url(rec->serial) + ">;rel=\"alternate\"");
     } else {
       resp.set("Link", "<" + cert_url(rec->serial) + "/1>;rel=\"alternate\"");
@@ -1850,6 +1856,8 @@ class service_impl final : public service {
   const clock& clock_;
   random_source& rng_;
   nonce_codec nonces_;
+  jwk_cache account_keys_;  // the stored JWK of each account that signs, parsed once
+  std::string class1_pem_, class3_pem_, root_pem_;  // the chain's other links, written once
   jws_limits limits_;
   // The store connections and issuing services, one per request in flight.
   worker_pool pool_;

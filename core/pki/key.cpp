@@ -4,11 +4,14 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/pem.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -395,6 +398,21 @@ std::string to_pem(const X509& cert) {
     return {};
   }
   return memory_bio_text(*bio);
+}
+
+std::string certificate_pem(std::span<const std::uint8_t> der) {
+  constexpr std::size_t line_bytes = 48;  // 64 base64 characters
+  std::string out = "-----BEGIN CERTIFICATE-----\n";
+  out.reserve(out.size() + (der.size() + 2) / 3 * 4 + der.size() / line_bytes + 32);
+  std::array<unsigned char, 65> line{};
+  for (std::size_t at = 0; at < der.size(); at += line_bytes) {
+    const std::size_t n = std::min(line_bytes, der.size() - at);
+    const int len = EVP_EncodeBlock(line.data(), der.data() + at, static_cast<int>(n));
+    out.append(reinterpret_cast<const char*>(line.data()), static_cast<std::size_t>(len));
+    out += '\n';
+  }
+  out += "-----END CERTIFICATE-----\n";
+  return out;
 }
 
 std::vector<std::uint8_t> to_der(const X509& cert) {

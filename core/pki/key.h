@@ -34,6 +34,9 @@ enum class key_algorithm { ec_p256, ec_p384, rsa2048, rsa3072, rsa4096 };
 [[nodiscard]] result<void> write_certificate(const X509& cert, const std::filesystem::path& path,
                                              bool overwrite = false);
 [[nodiscard]] std::string to_pem(const X509& cert);
+// The PEM ("CERTIFICATE", 64 columns) of DER bytes, without parsing them:
+// for certificates this CA signed and stored, served as they are.
+[[nodiscard]] std::string certificate_pem(std::span<const std::uint8_t> der);
 [[nodiscard]] std::vector<std::uint8_t> to_der(const X509& cert);
 [[nodiscard]] result<x509_ptr> certificate_from_der(std::span<const std::uint8_t> der);
 

@@ -101,6 +101,40 @@ TEST_CASE("every accepted algorithm round-trips: parse, key, thumbprint, verify"
   }
 }
 
+TEST_CASE("jwk_cache gives the key parse_jwk gives, parsed once, and refuses what parse_jwk refuses",
+          "[acme][jose]") {
+  jwk_cache cache(2);
+  auto a = make_key("ES256");
+  auto b = make_key("EdDSA");
+  auto c = make_key("ES384");
+  auto first = cache.parse(a.jwk_json);
+  REQUIRE(first.has_value());
+  CHECK(EVP_PKEY_eq(first->get(), a.key.get()) == 1);
+  auto again = cache.parse(a.jwk_json);
+  REQUIRE(again.has_value());
+  CHECK(again->get() == first->get());  // the same object, shared
+  CHECK(cache.size() == 1);
+  // Each returned key is its own reference: dropping one leaves the other usable.
+  first->reset();
+  auto body = flattened_jws(a, protected_header(a, nonce, new_account_url, std::nullopt), "{}");
+  auto j = parse_jws(body, limits());
+  REQUIRE(j.has_value());
+  CHECK(verify_jws(*j, again->get()).has_value());
+
+  auto bad = cache.parse(with_member(a.jwk_json, "d", "AAAA"));
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().problem == jose_problem::bad_public_key);
+  CHECK(cache.size() == 1);  // failures are not kept
+
+  REQUIRE(cache.parse(b.jwk_json).has_value());
+  CHECK(cache.size() == 2);
+  auto third = cache.parse(c.jwk_json);  // full: starts again with this one
+  REQUIRE(third.has_value());
+  CHECK(EVP_PKEY_eq(third->get(), c.key.get()) == 1);
+  CHECK(cache.size() == 1);
+  CHECK(EVP_PKEY_eq(again->get(), a.key.get()) == 1);  // still alive after the cache let go
+}
+
 TEST_CASE("RFC 7638 3.1 and RFC 8037 A.3 published thumbprints", "[acme][jose]") {
   json rsa = {{"kty", "RSA"}, {"n", rfc7638_n}, {"e", "AQAB"}, {"alg", "RS256"}, {"kid", "2011-04-29"}};
   auto key = parse_jwk(rsa.dump());

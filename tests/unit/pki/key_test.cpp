@@ -329,6 +329,23 @@ TEST_CASE("certificates are stored 0644, PEM, atomically; loaded as PEM or DER",
   auto direct = certificate_from_der(der);
   REQUIRE(direct);
   CHECK(to_der(**direct) == der);
+  // certificate_pem writes what OpenSSL writes, byte for byte, without parsing.
+  CHECK(certificate_pem(der) == to_pem(*cert));
+  for (std::size_t n : {1u, 47u, 48u, 49u, 96u}) {
+    std::vector<std::uint8_t> bytes(n, 0xA5);
+    const std::string pem = certificate_pem(bytes);
+    bio_ptr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    char* name = nullptr;
+    char* header = nullptr;
+    unsigned char* data = nullptr;
+    long len = 0;
+    REQUIRE(PEM_read_bio(bio.get(), &name, &header, &data, &len) == 1);
+    CHECK(std::string(name) == "CERTIFICATE");
+    CHECK(std::vector<std::uint8_t>(data, data + len) == bytes);
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(data);
+  }
   auto longer = der;
   longer.push_back(0);
   CHECK(certificate_from_der(longer).error().code == errc::invalid_input);
