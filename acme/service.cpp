@@ -224,42 +224,13 @@ struct validation_start {
 
 // --- store connections, one per request in flight ------------------------------------
 
-// Writes of this process take turns on a mutex before SQLite's lock: a
-// waiting thread is woken as soon as the writer before it commits, where
-// SQLite's busy handler would poll with sleeps of 1 to 100 ms. Writers of
-// other processes (replicas, the CLI) still meet at SQLite's lock, with its
-// busy timeout. Reads never take the gate (WAL readers do not block writers).
-class gated_store final : public store {
- public:
-  gated_store(store& inner, std::mutex& gate) : inner_(inner), gate_(gate) {}
-  result<void> write(const std::function<result<void>(transaction&)>& fn) override {
-    return write(fn, durability::full);
-  }
-  result<void> write(const std::function<result<void>(transaction&)>& fn, durability d) override {
-    // A write nested in another on this thread reaches the store, which
-    // refuses it (errc::internal), instead of waiting on the gate for ever.
-    if (holder_ == &gate_) return inner_.write(fn, d);
-    std::lock_guard lock(gate_);
-    holder_ = &gate_;
-    struct release {
-      ~release() { holder_ = nullptr; }
-    } on_exit;
-    return inner_.write(fn, d);
-  }
-  result<void> read(const std::function<result<void>(transaction&)>& fn) override { return inner_.read(fn); }
-
- private:
-  static thread_local const std::mutex* holder_;
-  store& inner_;
-  std::mutex& gate_;
-};
-thread_local const std::mutex* gated_store::holder_ = nullptr;
-
 // A store connection and the issuing service over it, used by one request
 // (or one validation result) at a time.
 struct worker {
+  // The writes of all workers take turns and share their disk flushes in
+  // the store (sqlite_store::write, group_commit.h).
   std::unique_ptr<sqlite_store> own_db;  // null for the store given to make()
-  std::unique_ptr<gated_store> db;
+  store* db = nullptr;                   // own_db, or the store given to make()
   std::unique_ptr<certificate_authority> ca;
 };
 
@@ -337,7 +308,7 @@ class worker_pool {
  private:
   void add_given() {
     auto w = std::make_unique<worker>();
-    w->db = std::make_unique<gated_store>(given_, gate_);
+    w->db = &given_;
     w->ca = make_ca_(*w->db);
     idle_.push_back(w.get());
     all_.push_back(std::move(w));
@@ -347,7 +318,7 @@ class worker_pool {
     if (!db) return nullptr;
     auto w = std::make_unique<worker>();
     w->own_db = std::move(*db);
-    w->db = std::make_unique<gated_store>(*w->own_db, gate_);
+    w->db = w->own_db.get();
     w->ca = make_ca_(*w->db);
     return w;
   }
@@ -363,7 +334,6 @@ class worker_pool {
   store& given_;
   opener open_;  // guarded by mutex_; null when no more connections are opened
   authority_maker make_ca_;
-  std::mutex gate_;
   mutable std::mutex mutex_;
   std::condition_variable freed_;
   std::vector<std::unique_ptr<worker>> all_;

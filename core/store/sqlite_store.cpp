@@ -1163,48 +1163,63 @@ result<std::unique_ptr<sqlite_store>> sqlite_store::open(const std::filesystem::
                               name, journal));
     }
   }
-  // In WAL mode synchronous=NORMAL survives a crash of the program but may
-  // lose the last committed transactions on power loss. A CA must never
-  // forget a certificate it signed or a revocation it confirmed, so every
-  // commit waits for the disk.
-  if (auto r = db->exec("PRAGMA synchronous = FULL"); !r) return unexpected(r.error());
+  // A CA must never forget a certificate it signed or a revocation it
+  // confirmed, so a full write returns only once its commit is on disk. On
+  // a file, commits append to the log without waiting (synchronous =
+  // NORMAL, which in WAL mode survives a crash of the program) and a full
+  // write then waits for a flush of the log shared with the writers beside
+  // it (group_commit.h). The migration's writes are flushed the same way.
+  std::shared_ptr<write_gate> gate;
+  if (!in_memory && !options.read_only) gate = write_gate::of(db_path);
+  if (auto r = db->exec(gate ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL"); !r) {
+    return unexpected(r.error());
+  }
   if (auto r = sqlite::migrate(*db, !options.read_only); !r) return unexpected(r.error());
+  if (gate) {
+    if (auto r = gate->make_durable(); !r) return unexpected(r.error());
+  }
   if (options.read_only) {
     if (auto r = db->exec("PRAGMA query_only = ON"); !r) return unexpected(r.error());
   }
   // The constructor is private (only open() makes a usable store), so no make_unique.
-  return std::unique_ptr<sqlite_store>(new sqlite_store(std::move(*db)));
+  return std::unique_ptr<sqlite_store>(new sqlite_store(std::move(*db), std::move(gate)));
 }
 
 result<void> sqlite_store::write(const std::function<result<void>(transaction&)>& fn) {
-  if (in_transaction_) return unexpected(nested("write"));
-  if (!synchronous_full_) {
-    if (auto r = db_.exec("PRAGMA synchronous = FULL"); !r) return r;
-    synchronous_full_ = true;
-  }
-  if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return r;
-  transaction_scope scope(db_, in_transaction_);
-  sqlite_transaction t(db_);
-  if (auto r = fn(t); !r) return r;  // the scope rolls back
-  return db_.exec("COMMIT");         // on failure the scope rolls back
+  return write(fn, durability::full);
 }
 
+namespace {
+// The gate whose writers() this thread holds: a second write to the same
+// database from inside a write would wait on itself.
+thread_local const write_gate* held_gate = nullptr;
+}  // namespace
+
 result<void> sqlite_store::write(const std::function<result<void>(transaction&)>& fn, durability d) {
-  if (d == durability::full) return write(fn);
   if (in_transaction_) return unexpected(nested("write"));
-  synchronous_full_ = false;
-  if (auto r = db_.exec("PRAGMA synchronous = NORMAL"); !r) return r;
-  // The transaction is run here, not by write(fn), which would set FULL again.
-  if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return r;
-  auto done = [&]() -> result<void> {
+  if (gate_ && held_gate == gate_.get()) {
+    return fail(errc::internal, "store",
+                "store::write() was called inside a write to the same database on another connection of this "
+                "thread; it would wait on its own lock");
+  }
+  auto committed = [&]() -> result<void> {
+    std::unique_lock<std::mutex> turn;
+    if (gate_) turn = std::unique_lock<std::mutex>(gate_->writers());
+    held_gate = gate_.get();
+    struct release {
+      ~release() { held_gate = nullptr; }
+    } on_exit;
+    if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return r;
     transaction_scope scope(db_, in_transaction_);
     sqlite_transaction t(db_);
-    if (auto r = fn(t); !r) return r;
-    return db_.exec("COMMIT");
+    if (auto r = fn(t); !r) return r;  // the scope rolls back
+    return db_.exec("COMMIT");         // on failure the scope rolls back
   }();
-  // Back to FULL whatever happened: no other write may inherit NORMAL.
-  if (auto r = db_.exec("PRAGMA synchronous = FULL"); r) synchronous_full_ = true;
-  return done;
+  if (!committed) return committed;
+  // After the lock is released: the writers behind this one go on while
+  // the log is flushed, and share the flush if they are quick.
+  if (d == durability::full && gate_) return gate_->make_durable();
+  return {};
 }
 
 result<void> sqlite_store::read(const std::function<result<void>(transaction&)>& fn) {

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "core/store/group_commit.h"
 #include "core/store/sqlite.h"
 #include "core/store/store.h"
 
@@ -47,12 +48,16 @@ class sqlite_store final : public store {
   ~sqlite_store() override = default;
 
   // Not re-entrant: calling write() or read() from inside `fn` on the same
-  // store returns errc::internal (waiting on our own lock would deadlock).
+  // store, or write() on another store of the same file, returns
+  // errc::internal (waiting on our own lock would deadlock).
   // If `fn` throws, the transaction is rolled back and the exception passes.
+  // The writes of this process to one file take turns on a mutex before
+  // SQLite's lock, and a full write returns once its commit is on disk
+  // through a log flush shared with the writes beside it (group_commit.h).
   [[nodiscard]] result<void> write(const std::function<result<void>(transaction&)>& fn) override;
-  // relaxed: this one commit runs with PRAGMA synchronous = NORMAL, which in
-  // WAL mode appends to the log without waiting for the disk (the next full
-  // commit's sync, or a checkpoint, makes it durable).
+  // relaxed: the commit is appended to the log without waiting for the disk
+  // (the next full write's flush, of any writer, or a checkpoint makes it
+  // durable).
   [[nodiscard]] result<void> write(const std::function<result<void>(transaction&)>& fn, durability d) override;
   // BEGIN (deferred) ... ROLLBACK: a repository call that would write
   // returns errc::internal.
@@ -64,15 +69,15 @@ class sqlite_store final : public store {
   [[nodiscard]] static int latest_schema_version();
 
  private:
-  explicit sqlite_store(sqlite::connection db) : db_(std::move(db)) {}
+  sqlite_store(sqlite::connection db, std::shared_ptr<write_gate> gate) : db_(std::move(db)), gate_(std::move(gate)) {}
 
   // Repositories and statements borrow db_; a sqlite_store lives behind a
   // unique_ptr and never moves, so the address they hold stays valid.
   sqlite::connection db_;
+  // The file's writers in this process and their shared log flush; null
+  // for ":memory:" and read-only stores.
+  std::shared_ptr<write_gate> gate_;
   bool in_transaction_ = false;
-  // false while the connection may still be at synchronous = NORMAL (a
-  // relaxed write could not set it back): the next full write sets it first.
-  bool synchronous_full_ = true;
 };
 
 }  // namespace wotca

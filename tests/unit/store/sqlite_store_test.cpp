@@ -4,10 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "core/store/migrations.h"
 #include "core/store/sqlite.h"
@@ -265,28 +268,37 @@ TEST_CASE("read_only refuses a database that needs migrating", "[store]") {
   CHECK_THAT(e.message, Catch::Contains("schema version 0"));
 }
 
+// A connection of "another process": opened directly, so it shares none of
+// this process's write_gate; it holds SQLite's write lock until it commits.
+struct other_process {
+  sqlite::connection db;
+  explicit other_process(const std::filesystem::path& file)
+      : db(must(sqlite::connection::open(file, SQLITE_OPEN_READWRITE))) {
+    must(db.exec("BEGIN IMMEDIATE"));
+    must(db.exec("INSERT INTO member (kind, name, date_of_birth, primary_email, cca_accepted_at, created_at, "
+                 "locked, code_signing_enabled) VALUES ('person', 'Holder', '1990-05-17', 'holder@example.org', 0, 0, "
+                 "0, 0)"));
+  }
+  void commit() { must(db.exec("COMMIT")); }
+};
+
 TEST_CASE("a write waits out the busy timeout, then fails with errc::busy", "[store]") {
   temp_dir dir;
   const auto file = dir.path() / "wotca.db";
   sqlite_options quick;
   quick.busy_timeout = std::chrono::milliseconds(100);
   auto mine = must(sqlite_store::open(file, open_mode::create, quick));
-  auto holder = must(sqlite_store::open(file, open_mode::existing));
+  other_process holder(file);
 
-  // `holder` is another connection in its own IMMEDIATE transaction, as a
-  // second process would be.
-  must(holder->write([&](transaction& t) -> result<void> {
-    must(t.members().add(someone("holder@example.org")));
-    const auto start = std::chrono::steady_clock::now();
-    auto e = must_fail(add_member(*mine, "alice@example.org"), errc::busy);
-    const auto waited = std::chrono::steady_clock::now() - start;
-    CHECK(waited >= std::chrono::milliseconds(90));
-    CHECK(waited < std::chrono::seconds(3));
-    CHECK_THAT(e.message, Catch::Contains("locked by another process; try again"));
-    // WAL: readers are not blocked by the writer, and see the last commit.
-    CHECK(member_count(*mine) == 0);
-    return {};
-  }));
+  const auto start = std::chrono::steady_clock::now();
+  auto e = must_fail(add_member(*mine, "alice@example.org"), errc::busy);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  CHECK(waited >= std::chrono::milliseconds(90));
+  CHECK(waited < std::chrono::seconds(3));
+  CHECK_THAT(e.message, Catch::Contains("locked by another process; try again"));
+  // WAL: readers are not blocked by the writer, and see the last commit.
+  CHECK(member_count(*mine) == 0);
+  holder.commit();
 
   // The failed write left no transaction open behind it.
   must(add_member(*mine, "alice@example.org"));
@@ -348,14 +360,78 @@ TEST_CASE("a relaxed write waits out the busy timeout like a full one, and the s
   sqlite_options quick;
   quick.busy_timeout = std::chrono::milliseconds(100);
   auto mine = must(sqlite_store::open(file, open_mode::create, quick));
-  auto holder = must(sqlite_store::open(file, open_mode::existing));
-  must(holder->write([&](transaction& t) -> result<void> {
-    must(t.members().add(someone("holder@example.org")));
+  {
+    other_process holder(file);
     must_fail(mine->write([](transaction&) -> result<void> { return {}; }, durability::relaxed), errc::busy);
-    return {};
-  }));
+    holder.commit();
+  }
   must(add_member(*mine, "alice@example.org"));
   CHECK(member_count(*mine) == 2);
+}
+
+TEST_CASE("a write inside a write to the same file on another connection is refused, not waited on",
+          "[store]") {
+  temp_dir dir;
+  const auto file = dir.path() / "wotca.db";
+  auto mine = must(sqlite_store::open(file, open_mode::create));
+  auto other = must(sqlite_store::open(file, open_mode::existing));
+  must(mine->write([&](transaction& t) -> result<void> {
+    must(t.members().add(someone("alice@example.org")));
+    auto e = must_fail(add_member(*other, "bob@example.org"), errc::internal);
+    CHECK_THAT(e.message, Catch::Contains("wait on its own lock"));
+    must_fail(other->write([](transaction&) -> result<void> { return {}; }, durability::relaxed), errc::internal);
+    return {};
+  }));
+  // Reads are fine, and writes once the first one is over.
+  must(add_member(*other, "bob@example.org"));
+  CHECK(member_count(*mine) == 2);
+}
+
+TEST_CASE("the writers of one process share the log flushes of their commits", "[store]") {
+  temp_dir dir;
+  const auto file = dir.path() / "wotca.db";
+  auto first = must(sqlite_store::open(file, open_mode::create));
+  const auto gate = write_gate::of(file);
+  // Every store on the file, however its path is spelled, has the same gate.
+  CHECK(write_gate::of(dir.path() / "." / "wotca.db") == gate);
+  const auto flushes_before = gate->flushes();
+
+  constexpr int threads = 6;
+  constexpr int writes = 25;
+  std::vector<std::thread> running;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < threads; ++t) {
+    running.emplace_back([&, t] {
+      auto s = sqlite_store::open(file, open_mode::existing);
+      if (!s) {
+        ++failures;
+        return;
+      }
+      for (int i = 0; i < writes; ++i) {
+        const auto email = "t" + std::to_string(t) + "-" + std::to_string(i) + "@example.org";
+        if (!add_member(**s, email)) ++failures;
+      }
+    });
+  }
+  for (auto& r : running) r.join();
+  CHECK(failures == 0);
+  CHECK(member_count(*first) == threads * writes);
+  // Each full write waited for a flush; one flush may have served several.
+  const auto flushes = gate->flushes() - flushes_before;
+  CHECK(flushes >= 1);
+  CHECK(flushes <= static_cast<std::uint64_t>(threads * writes));
+  // A relaxed write does not flush.
+  const auto before_relaxed = gate->flushes();
+  must(first->write(
+      [&](transaction& t) -> result<void> {
+        must(t.members().add(someone("relaxed@example.org")));
+        return {};
+      },
+      durability::relaxed));
+  CHECK(gate->flushes() == before_relaxed);
+  first.reset();
+  auto reopened = must(sqlite_store::open(file, open_mode::existing));
+  CHECK(member_count(*reopened) == threads * writes + 1);
 }
 
 }  // namespace
