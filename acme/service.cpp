@@ -411,6 +411,16 @@ class service_impl final : public service {
     return resp;
   }
 
+  result<void> check_store() override {
+    request_context ctx;
+    context_scope scope(ctx);
+    return db().read([](transaction& tx) -> result<void> {
+      auto head = tx.changes().head();
+      if (!head) return unexpected(head.error());
+      return {};
+    });
+  }
+
   std::string metrics() const override {
     return metrics_.text() + "# TYPE wotca_acme_store_connections gauge\n" +
            fmt::format("wotca_acme_store_connections {}\n", pool_.size()) +
@@ -1623,8 +1633,24 @@ class service_impl final : public service {
         durability::relaxed);
     if (!claimed) return unexpected<problem>(store_problem(claimed.error()));
     if (!mine) return not_ready();
-    // R-RECHECK: issue() decides again on the facts inside its own transaction.
-    auto issued = ca().issue(o.member, *csr, cert_profile::server, std::nullopt, request_path::acme, actor(o.account));
+    // R-RECHECK: issue() decides again on the facts inside its own
+    // transaction. The order becomes valid in the transaction that records
+    // the certificate: one commit, one disk flush, and no moment at which
+    // the certificate exists while its order is still processing.
+    const sys_seconds recorded_at = clock_.now();
+    auto order_valid = [&](transaction& tx, const certificate_record& rec) -> result<void> {
+      acme_order done = o;
+      done.status = acme_order_status::valid;
+      done.certificate_serial = rec.serial;
+      if (auto u = tx.acme().update_order(done); !u) return u;
+      auto e = tx.audit().append(audit_entry{0, recorded_at, actor(o.account), "acme.order.valid",
+                                             "member:" + std::to_string(o.member),
+                                             json{{"order", o.public_id}, {"serial", rec.serial}}.dump()});
+      if (!e) return unexpected(e.error());
+      return {};
+    };
+    auto issued = ca().issue(o.member, *csr, cert_profile::server, std::nullopt, request_path::acme,
+                             actor(o.account), order_valid);
     std::optional<problem> failed;
     if (!issued) {
       failed = problem(problem_type::server_internal, "the certificate could not be issued: " + describe(issued.error()));
@@ -1634,31 +1660,25 @@ class service_impl final : public service {
                        "R-RECHECK: the policy was decided again at finalize and refused: " + no->rule + ": " + no->reason);
       metrics_.add("wotca_acme_issuances_total{result=\"denied\"}");
     }
-    const sys_seconds done_at = clock_.now();
-    auto w = write([&](transaction& tx) -> result<void> {
-      json detail = {{"order", o.public_id}};
-      std::string action;
-      if (failed) {
+    if (failed) {
+      const sys_seconds done_at = clock_.now();
+      auto w = write([&](transaction& tx) -> result<void> {
         o.status = acme_order_status::invalid;
         o.error = failed->to_json().dump();
-        action = "acme.order.invalid";
-        detail["error"] = failed->detail;
-      } else {
-        const auto& cert = std::get<issued_certificate>(*issued);
-        o.status = acme_order_status::valid;
-        o.certificate_serial = cert.record.serial;
-        action = "acme.order.valid";
-        detail["serial"] = cert.record.serial;
-      }
-      if (auto u = tx.acme().update_order(o); !u) return u;
-      auto e = tx.audit().append(audit_entry{0, done_at, actor(o.account), action, "member:" + std::to_string(o.member),
-                                             detail.dump()});
-      if (!e) return unexpected(e.error());
-      return {};
-    });
-    if (!w) return unexpected<problem>(store_problem(w.error()));
+        if (auto u = tx.acme().update_order(o); !u) return u;
+        auto e = tx.audit().append(audit_entry{0, done_at, actor(o.account), "acme.order.invalid",
+                                               "member:" + std::to_string(o.member),
+                                               json{{"order", o.public_id}, {"error", failed->detail}}.dump()});
+        if (!e) return unexpected(e.error());
+        return {};
+      });
+      if (!w) return unexpected<problem>(store_problem(w.error()));
+      metrics_.observe_finalize(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      return unexpected<problem>(std::move(*failed));
+    }
+    o.status = acme_order_status::valid;
+    o.certificate_serial = std::get<issued_certificate>(*issued).record.serial;
     metrics_.observe_finalize(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    if (failed) return unexpected<problem>(std::move(*failed));
     metrics_.add("wotca_acme_issuances_total{result=\"issued\"}");
     auto r = json_response(200, order_json(o, authzs));
     r.set("Location", order_url(o.public_id));

@@ -130,9 +130,9 @@ result<decision> certificate_authority::preview(member_id who, const certificate
 
 result<issue_outcome> certificate_authority::issue(member_id who, const parsed_csr& csr, cert_profile profile,
                                                    std::optional<int> days, request_path via,
-                                                   std::string_view actor) {
+                                                   std::string_view actor, const recording_step& also) {
   const request one{who, &csr, profile, days, via, std::string(actor)};
-  auto results = issue_many(std::span<const request>(&one, 1));
+  auto results = issue_many(std::span<const request>(&one, 1), also);
   return std::move(results.front());
 }
 
@@ -149,7 +149,8 @@ sys_seconds capped_not_after(sys_seconds wanted, const ca_signer& signer) {
 
 }  // namespace
 
-std::vector<result<issue_outcome>> certificate_authority::issue_many(std::span<const request> requests) {
+std::vector<result<issue_outcome>> certificate_authority::issue_many(std::span<const request> requests,
+                                                                    const recording_step& also) {
   // Each request moves through: decided (denial or grant + reserved row),
   // signed, recorded. `state` holds what is known so far.
   struct state {
@@ -227,7 +228,7 @@ std::vector<result<issue_outcome>> certificate_authority::issue_many(std::span<c
       }
     }
     return {};
-  });
+  }, durability::relaxed);  // made durable by the recording's flush, before any certificate leaves
   if (!reserved) return all_failed(reserved.error());
 
   // Sign outside any transaction: the rows are reserved and committed.
@@ -284,6 +285,14 @@ std::vector<result<issue_outcome>> certificate_authority::issue_many(std::span<c
       }
       if (auto r = tx.changes().bump(change_event{0, "issue", w.rec.serial, w.granted.issuer, now}); !r) {
         return unexpected(r.error());
+      }
+      if (also) {
+        certificate_record stored = w.rec;
+        stored.der = ders[i];
+        stored.status = cert_status::valid;
+        stored.subject = w.subject;
+        stored.sans = w.sans;
+        if (auto r = also(tx, stored); !r) return r;
       }
     }
     return {};

@@ -4,6 +4,7 @@
 // state change in one transaction with its audit row and change-feed event.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <span>
 #include <vector>
@@ -57,8 +58,17 @@ class certificate_authority {
   // change-feed "issue" event exist. If signing fails after the
   // reservation, the reserved row stays (it never becomes valid) and the
   // error is returned.
+  //
+  // `also`, if given, runs inside the transaction that records the signed
+  // certificate (with the record as it is stored, DER included), for the
+  // caller's own state change that goes with it (an ACME order becoming
+  // valid): both commit together or neither does, with one disk flush.
+  // Its error rolls the recording back; the certificate is then dropped,
+  // its row stays reserved, and the error is returned.
+  using recording_step = std::function<result<void>(transaction&, const certificate_record&)>;
   [[nodiscard]] result<issue_outcome> issue(member_id who, const parsed_csr& csr, cert_profile profile,
-                                            std::optional<int> days, request_path via, std::string_view actor);
+                                            std::optional<int> days, request_path via, std::string_view actor,
+                                            const recording_step& also = {});
 
   // One request of a batch: `csr` is borrowed for the call.
   struct request {
@@ -73,11 +83,16 @@ class certificate_authority {
   // Group commit: issues each request as issue() does, with the policy of
   // each decided on fresh facts inside ONE transaction that reserves every
   // granted serial, then signs them, then records them in ONE transaction
-  // (two fsyncs per batch instead of two per certificate). Results are in
+  // (one disk flush per batch instead of one per certificate). Results are in
   // request order. A storage failure of a batch transaction is every
   // request's error; a signing failure is only that request's (its row stays
   // reserved, never valid).
-  [[nodiscard]] std::vector<result<issue_outcome>> issue_many(std::span<const request> requests);
+  // The reservation commits without waiting for the disk: no certificate
+  // leaves this call before the recording's flush, which covers the
+  // reservation too, so a power loss in between loses a row whose
+  // certificate nobody has. `also` as for issue(), once per recorded one.
+  [[nodiscard]] std::vector<result<issue_outcome>> issue_many(std::span<const request> requests,
+                                                              const recording_step& also = {});
 
   // Decides without writing anything (for ACME new-order and dry runs).
   [[nodiscard]] result<decision> preview(member_id who, const certificate_request& req);

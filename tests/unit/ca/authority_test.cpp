@@ -236,3 +236,42 @@ TEST_CASE("domains_covering reads the member's domains that could cover the name
     return {};
   }));
 }
+
+TEST_CASE("issue's recording step commits with the certificate, or takes it down with it", "[ca]") {
+  fixture f;
+  const member_id alice = f.member("alice@example.org");
+  parsed_csr email = f.csr_for("email:alice@example.org");
+  certificate_authority authority(f.cfg, *f.db, *f.ca, f.clk, f.rng);
+
+  SECTION("it sees the stored record and writes in the same transaction") {
+    std::string seen_serial;
+    bool had_der = false;
+    auto out = authority.issue(alice, email, cert_profile::client_email, 30, request_path::acme, "test",
+                               [&](transaction& tx, const certificate_record& rec) -> result<void> {
+                                 seen_serial = rec.serial;
+                                 had_der = !rec.der.empty() && rec.status == cert_status::valid;
+                                 auto e = tx.audit().append(
+                                     audit_entry{0, f.clk.now(), "test", "test.step", "cert:" + rec.serial, "{}"});
+                                 if (!e) return unexpected(e.error());
+                                 return {};
+                               });
+    REQUIRE(out);
+    const auto& issued = std::get<issued_certificate>(*out);
+    CHECK(seen_serial == issued.record.serial);
+    CHECK(had_der);
+    CHECK(f.count([](const certificate_record& c) { return c.status == cert_status::valid; }, alice) == 1);
+  }
+  SECTION("its error rolls the recording back: no valid certificate, the row stays reserved") {
+    const std::int64_t head_before = f.feed_head();
+    auto out = authority.issue(alice, email, cert_profile::client_email, 30, request_path::acme, "test",
+                               [&](transaction&, const certificate_record&) -> result<void> {
+                                 return fail(errc::conflict, "acme_order", "the order changed meanwhile");
+                               });
+    REQUIRE_FALSE(out);
+    CHECK(out.error().message == "the order changed meanwhile");
+    CHECK(f.count([](const certificate_record& c) { return c.status == cert_status::valid; }, alice) == 0);
+    CHECK(f.count([](const certificate_record& c) { return c.status == cert_status::reserved && c.der.empty(); },
+                  alice) == 1);
+    CHECK(f.feed_head() == head_before);  // no issue event for OCSP and CRL
+  }
+}
