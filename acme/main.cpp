@@ -55,7 +55,10 @@ result<std::shared_ptr<generation>> make_generation(const config& cfg, const std
   if (!material) return unexpected(material.error());
   g->material = std::move(*material);
   g->authority = std::make_unique<certificate_authority>(g->cfg, *g->db, g->material, clk, rng);
-  auto svc = acme::service::make(g->cfg, base_url, *g->db, *g->authority, g->material, validator, clk, rng);
+  // One store connection per request thread, so no request waits for one.
+  acme::service_options options;
+  options.connections = acme::limits_from(g->cfg.acme).threads;
+  auto svc = acme::service::make(g->cfg, base_url, *g->db, *g->authority, g->material, validator, clk, rng, options);
   if (!svc) return unexpected(svc.error());
   g->service = std::move(*svc);
   return g;
@@ -75,11 +78,8 @@ acme::exchange_handler handler_for(std::shared_ptr<generation> g, const acme::tl
   return [g, &server, &validator](const acme::http_exchange_request& req) -> acme::http_exchange_response {
     const bool get = req.method == "GET" || req.method == "HEAD";
     if (get && req.target == "/healthz") {
-      auto r = g->db->read([](transaction& tx) -> result<void> {
-        auto head = tx.changes().head();
-        if (!head) return unexpected(head.error());
-        return {};
-      });
+      // On one of the service's connections: g->db belongs to no thread.
+      auto r = g->service->check_store();
       if (!r) return text_response(503, "text/plain", "store: " + describe(r.error()) + "\n");
       return text_response(200, "text/plain", "ok\n");
     }

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <algorithm>
 #include <thread>
 
 #include "core/ca/material.h"
@@ -420,7 +421,10 @@ tls_server_limits limits_from(const acme_config& c) {
   tls_server_limits l;
   l.max_body_bytes = static_cast<std::size_t>(c.max_request_bytes);
   l.read_timeout = std::chrono::seconds(c.read_timeout_seconds);
-  l.threads = static_cast<unsigned>(c.threads);
+  // A request's thread waits for the store and the disk flush of its
+  // commit (no socket work meanwhile): four threads per core keep the cores
+  // busy while some wait.
+  l.threads = c.threads != 0 ? static_cast<unsigned>(c.threads) : std::max(4u, 4 * std::thread::hardware_concurrency());
   return l;
 }
 

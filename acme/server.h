@@ -49,7 +49,8 @@ struct tls_server_limits {
   unsigned threads = 0;  // 0: one per core
 };
 
-// The limits of `acme.*` (max_request_bytes, read_timeout_seconds, threads).
+// The limits of `acme.*` (max_request_bytes, read_timeout_seconds, threads;
+// threads 0 becomes four per core, at least four).
 [[nodiscard]] tls_server_limits limits_from(const acme_config& c);
 
 using exchange_handler = std::function<http_exchange_response(const http_exchange_request&)>;

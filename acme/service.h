@@ -55,6 +55,10 @@ class service {
   // serverInternal problem document.
   [[nodiscard]] virtual http_exchange_response handle(const http_exchange_request& req) = 0;
 
+  // A read of the store on one of the service's connections, for /healthz:
+  // safe from any thread, like handle().
+  [[nodiscard]] virtual result<void> check_store() = 0;
+
   // Prometheus text exposition of the service's counters (requests by
   // resource and status, orders, validations, issuances, finalize latency).
   [[nodiscard]] virtual std::string metrics() const = 0;
