@@ -4,8 +4,11 @@ what the CA issues."""
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,53 @@ def run(args, check=True, env=None, input=None, timeout=60, preexec=None):
         pytest.fail(f"{' '.join(map(str, args))} exited {proc.returncode}\n"
                     f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
+
+
+class Daemon:
+    """One of the daemons, started on the CA's configuration and read from its
+    stderr until it logs the port it listens on (`pattern`'s group 1); a
+    daemon that dies or stays silent for 30 s fails the test, with its log.
+    The test's fixture stops it, so a failing test leaves nothing running."""
+
+    def __init__(self, name, ca, listen="127.0.0.1:0", pattern=r"listening on 127\.0\.0\.1:(\d+)",
+                 stop_timeout=10):
+        self.name, self.ca, self.listen, self.pattern = name, ca, listen, pattern
+        self.stop_timeout = stop_timeout
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen([str(BIN / self.name), "--config", str(self.ca.config), "--listen", self.listen],
+                                     stderr=subprocess.PIPE, text=True)
+        self.port = None
+        self.stderr = []
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            line = self.proc.stderr.readline()
+            self.stderr.append(line)
+            m = re.search(self.pattern, line)
+            if m:
+                self.port = int(m.group(1))
+                break
+            if not line and self.proc.poll() is not None:
+                break
+        if not self.port:
+            self.kill()
+            pytest.fail(f"{self.name} did not start: " + "".join(self.stderr) + (self.proc.stderr.read() or ""))
+
+    def stop(self):
+        """SIGTERM, then SIGKILL if it has not exited in time; the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
 
 
 class Ca:

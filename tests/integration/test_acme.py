@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from conftest import BIN, run
+from conftest import BIN, Daemon, run
 
 pytestmark = pytest.mark.skipif(not shutil.which("certbot") or not shutil.which("pebble-challtestsrv"),
                                 reason="certbot and pebble-challtestsrv are installed by scripts/deps")
@@ -82,30 +82,6 @@ class ChallTestSrv:
         urllib.request.urlopen(req, timeout=10).read()
 
 
-class Daemon:
-    def __init__(self, name, ca, listen, pattern):
-        self.proc = subprocess.Popen([str(BIN / name), "--config", str(ca.config), "--listen", listen],
-                                     stderr=subprocess.PIPE, text=True)
-        self.port = None
-        self.stderr = []
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            line = self.proc.stderr.readline()
-            self.stderr.append(line)
-            m = re.search(pattern, line)
-            if m:
-                self.port = int(m.group(1))
-                break
-            if not line and self.proc.poll() is not None:
-                break
-        if not self.port:
-            stop(self.proc)
-            pytest.fail(f"{name} did not start: " + "".join(self.stderr) + (self.proc.stderr.read() or ""))
-
-    def stop(self):
-        return stop(self.proc)
-
-
 @pytest.fixture
 def env(ca, tmp_path):
     """The CA, pebble-challtestsrv, wotca-ocsp and wotca-acme, configured for
@@ -125,7 +101,7 @@ def env(ca, tmp_path):
     assert text.count(str(http_port)) == 1 and "allow_private_addresses: true" in text
     ca.config.write_text(text)
     try:
-        ocsp = Daemon("wotca-ocsp", ca, "127.0.0.1:0", r"listening on 127\.0\.0\.1:(\d+)")
+        ocsp = Daemon("wotca-ocsp", ca)
         procs.append(ocsp.proc)
         acme = Daemon("wotca-acme", ca, f"127.0.0.1:{acme_port}", r"listening on https://127\.0\.0\.1:(\d+)")
         procs.append(acme.proc)

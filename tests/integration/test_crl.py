@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from conftest import BIN, make_csr, run
+from conftest import BIN, Daemon, make_csr, run
 
-class Crl:
+class Crl(Daemon):
     def __init__(self, ca, debounce=2, extra=None):
         text = ca.config.read_text()
         text = text.replace("  debounce_seconds: 60\n", f"  debounce_seconds: {debounce}\n")
@@ -22,40 +22,11 @@ class Crl:
             assert old in text, old
             text = text.replace(old, new)
         ca.config.write_text(text)
-        self.ca = ca
-        self.start()
+        super().__init__("wotca-crl", ca, stop_timeout=20)
 
     def start(self):
-        self.proc = subprocess.Popen([str(BIN / "wotca-crl"), "--config", str(self.ca.config),
-                                      "--listen", "127.0.0.1:0"], stderr=subprocess.PIPE, text=True)
-        self.port = None
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            line = self.proc.stderr.readline()
-            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                break
-            if not line and self.proc.poll() is not None:
-                break
-        if not self.port:
-            self.kill()
-            pytest.fail("wotca-crl did not start: " + (self.proc.stderr.read() or ""))
+        super().start()
         self.url = f"http://127.0.0.1:{self.port}/"
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return self.proc.returncode
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
 
     def fetch(self, name, dest):
         """GETs NAME into DEST, retrying until the first CRL is published."""

@@ -13,40 +13,15 @@ import urllib.parse
 
 import pytest
 
-from conftest import BIN, make_csr, run
+from conftest import BIN, Daemon, make_csr, run
 
 
-class Ocsp:
+class Ocsp(Daemon):
     def __init__(self, ca, extra_config=""):
         if extra_config:
             ca.config.write_text(ca.config.read_text().replace("  nonces: false", extra_config))
-        self.proc = subprocess.Popen([str(BIN / "wotca-ocsp"), "--config", str(ca.config), "--listen", "127.0.0.1:0"],
-                                     stderr=subprocess.PIPE, text=True)
-        self.port = None
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            line = self.proc.stderr.readline()
-            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                break
-            if not line and self.proc.poll() is not None:
-                break
-        if not self.port:
-            self.proc.kill()
-            self.proc.wait()
-            pytest.fail("wotca-ocsp did not start: " + (self.proc.stderr.read() or ""))
+        super().__init__("wotca-ocsp", ca)
         self.url = f"http://127.0.0.1:{self.port}/"
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
 
     def alive(self):
         return self.proc.poll() is None and run(["curl", "-sf", self.url + "healthz"], check=False).stdout == "ok\n"
