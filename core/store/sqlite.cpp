@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <mutex>
 #include <utility>
 
 namespace wotca::sqlite {
@@ -196,6 +197,12 @@ std::optional<sys_seconds> statement::optional_time(int column) const {
 // --- connection --------------------------------------------------------------
 
 result<connection> connection::open(const std::filesystem::path& path, int flags) {
+  // SQLite counts every allocation under one process-wide mutex unless told
+  // not to, which the request threads of a daemon then queue on. Only
+  // possible before the library initialises, i.e. before the first open;
+  // if something else initialised it first, the statistics stay on.
+  static std::once_flag configured;
+  std::call_once(configured, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   sqlite3* raw = nullptr;
   const std::string name = path.string();
   const int rc = sqlite3_open_v2(name.c_str(), &raw, flags, nullptr);
