@@ -6,6 +6,7 @@ std::string urn(problem_type t) {
   std::string_view name = "serverInternal";
   switch (t) {
     case problem_type::account_does_not_exist: name = "accountDoesNotExist"; break;
+    case problem_type::already_replaced: name = "alreadyReplaced"; break;
     case problem_type::already_revoked: name = "alreadyRevoked"; break;
     case problem_type::bad_csr: name = "badCSR"; break;
     case problem_type::bad_nonce: name = "badNonce"; break;
@@ -42,6 +43,7 @@ unsigned default_status(problem_type t) {
     case problem_type::caa:
       return 403;
     case problem_type::rate_limited: return 429;
+    case problem_type::already_replaced: return 409;  // RFC 9773 5
     case problem_type::server_internal: return 500;
     default: return 400;
   }

@@ -13,7 +13,7 @@
 namespace wotca::acme {
 
 enum class problem_type {
-  account_does_not_exist, already_revoked, bad_csr, bad_nonce, bad_public_key, bad_revocation_reason,
+  account_does_not_exist, already_replaced, already_revoked, bad_csr, bad_nonce, bad_public_key, bad_revocation_reason,
   bad_signature_algorithm, caa, compound, connection, dns, external_account_required, incorrect_response,
   invalid_contact, malformed, order_not_ready, rate_limited, rejected_identifier, server_internal, tls,
   unauthorized, unsupported_contact, unsupported_identifier, user_action_required,

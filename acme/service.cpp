@@ -1217,11 +1217,18 @@ class service_impl final : public service {
     // every replica sees the same numbers.
     std::optional<problem> limited;
     std::optional<problem> owned;
+    std::optional<problem> bad_renewal;
     auto counted = db().read([&](transaction& tx) -> result<void> {
       auto l = rate_limit(tx, acct, now);
       if (!l) return unexpected(l.error());
       limited = std::move(*l);
       if (limited) return {};
+      if (replaces) {
+        auto checked = check_replaces(tx, *replaces, acct, names);
+        if (!checked) return unexpected(checked.error());
+        bad_renewal = std::move(*checked);
+        if (bad_renewal) return {};
+      }
       std::vector<subproblem> taken;
       for (const auto& n : names) {
         auto other = owned_by_other(tx, base_of(n), acct.member);
@@ -1244,6 +1251,7 @@ class service_impl final : public service {
       metrics_.add("wotca_acme_rate_limited_total");
       return unexpected<problem>(std::move(*limited));
     }
+    if (bad_renewal) return unexpected<problem>(std::move(*bad_renewal));
 
     // The policy now (R-SERVER-50 and the rest). R-NAME-COVERAGE is what
     // the challenges are about to prove, so it is left to finalize.
@@ -1809,27 +1817,73 @@ class service_impl final : public service {
 
   // --- ARI (RFC 9773) ------------------------------------------------------------------------------
 
-  outcome renewal_info(std::string_view id) {
+  // The certificate an ARI certificate id names, if this CA issued it: the
+  // serial finds the row, and the id must match the certificate's own
+  // (its authority key identifier too), as RFC 9773 4.1 builds it.
+  result<std::optional<certificate_record>> certificate_by_ari_id(transaction& tx, std::string_view id) {
     auto parts = parse_ari_cert_id(id);
-    if (!parts) return refuse(problem_type::malformed, "the path does not end in an ARI certificate id (RFC 9773 4.1)");
+    if (!parts) return std::optional<certificate_record>();
     std::vector<std::uint8_t> serial = parts->serial;
     if (serial.size() == 21 && serial.front() == 0) serial.erase(serial.begin());
-    if (serial.size() != 20) return refuse(problem_type::malformed, "no certificate of this CA has that id", 404);
+    if (serial.size() != 20) return std::optional<certificate_record>();
+    auto found = tx.certificates().find(to_hex(serial));
+    if (!found) return unexpected(found.error());
+    if (!*found || (*found)->der.empty()) return std::optional<certificate_record>();
+    auto cert = certificate_from_der((*found)->der);
+    if (!cert) return unexpected(cert.error());
+    auto expected_id = ari_cert_id(**cert);
+    if (!expected_id || *expected_id != id) return std::optional<certificate_record>();
+    return found;
+  }
+
+  // RFC 9773 5: a new order that "replaces" a certificate must name one of
+  // this CA's, of the account's member (the member owns certificates here,
+  // whichever account or path got them), sharing an identifier with the
+  // order, and not yet replaced by another finalized order (409
+  // alreadyReplaced). The refusal, or nullopt if the order may go on.
+  result<std::optional<problem>> check_replaces(transaction& tx, const std::string& id, const acme_account& acct,
+                                                const std::vector<std::string>& names) {
+    auto rec = certificate_by_ari_id(tx, id);
+    if (!rec) return unexpected(rec.error());
+    if (!*rec) {
+      return problem(problem_type::malformed, "\"replaces\" names no certificate of this CA (RFC 9773 5)");
+    }
+    if ((*rec)->member != acct.member) {
+      return problem(problem_type::unauthorized,
+                     "\"replaces\" names a certificate of another member; an order can only renew its member's own");
+    }
+    bool shared = false;
+    for (const auto& san : (*rec)->sans) {
+      if (!starts_with(san, "DNS:")) continue;
+      const std::string name = lowered(std::string_view(san).substr(4));
+      shared = shared || std::find(names.begin(), names.end(), name) != names.end();
+    }
+    if (!shared) {
+      return problem(problem_type::malformed, "the certificate that \"replaces\" names (serial " + (*rec)->serial +
+                                                  ") shares no identifier with this order (RFC 9773 5)");
+    }
+    auto by = tx.acme().replacement_of(id);
+    if (!by) return unexpected(by.error());
+    if (*by) {
+      return problem(problem_type::already_replaced, "the certificate " + (*rec)->serial +
+                                                         " was already replaced by order " + order_url((*by)->public_id));
+    }
+    return std::optional<problem>();
+  }
+
+  outcome renewal_info(std::string_view id) {
+    if (!parse_ari_cert_id(id)) {
+      return refuse(problem_type::malformed, "the path does not end in an ARI certificate id (RFC 9773 4.1)");
+    }
     std::optional<certificate_record> rec;
     auto r = db().read([&](transaction& tx) -> result<void> {
-      auto found = tx.certificates().find(to_hex(serial));
+      auto found = certificate_by_ari_id(tx, id);
       if (!found) return unexpected(found.error());
       rec = std::move(*found);
       return {};
     });
     if (!r) return unexpected<problem>(store_problem(r.error()));
-    if (!rec || rec->der.empty()) return refuse(problem_type::malformed, "no certificate of this CA has that id", 404);
-    auto cert = certificate_from_der(rec->der);
-    if (!cert) return unexpected<problem>(store_problem(cert.error()));
-    auto expected_id = ari_cert_id(**cert);
-    if (!expected_id || *expected_id != id) {
-      return refuse(problem_type::malformed, "no certificate of this CA has that id", 404);
-    }
+    if (!rec) return refuse(problem_type::malformed, "no certificate of this CA has that id", 404);
     const auto window = suggested_window(rec->not_before, rec->not_after, rec->revoked_at);
     auto resp = json_response(200, json{{"suggestedWindow", {{"start", format_time(window.start)},
                                                              {"end", format_time(window.end)}}}});

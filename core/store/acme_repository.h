@@ -111,6 +111,8 @@ class acme_repository {
   [[nodiscard]] virtual result<std::vector<acme_order>> orders_of_account(std::int64_t account, std::size_t limit) = 0;
   // The orders linked to authorization `authz` (row id).
   [[nodiscard]] virtual result<std::vector<acme_order>> orders_of_authz(std::int64_t authz) = 0;
+  // The valid (finalized) order whose "replaces" is `ari_id` (RFC 9773 5), if any.
+  [[nodiscard]] virtual result<std::optional<acme_order>> replacement_of(std::string_view ari_id) = 0;
   // Orders created at or after `since` (RFC 8555 6.6 rate limits).
   [[nodiscard]] virtual result<acme_order_count> orders_since_by_account(std::int64_t account, sys_seconds since) = 0;
   [[nodiscard]] virtual result<acme_order_count> orders_since_by_member(member_id member, sys_seconds since) = 0;

@@ -262,7 +262,13 @@ CREATE TABLE acme_nonce_used (
 CREATE INDEX acme_nonce_used_by_expiry ON acme_nonce_used (expires_at);
 )sql";
 
-constexpr std::array<std::string_view, 3> migrations = {v1, v2, v3};
+// v4: ARI (RFC 9773 5): a new order that says "replaces" looks up whether
+// another finalized order replaced that certificate already.
+constexpr std::string_view v4 = R"sql(
+CREATE INDEX acme_order_by_replaces ON acme_order (replaces) WHERE replaces IS NOT NULL;
+)sql";
+
+constexpr std::array<std::string_view, 4> migrations = {v1, v2, v3, v4};
 
 result<bool> has_version_table(connection& db) {
   auto st = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'");

@@ -385,6 +385,14 @@ result<std::vector<acme_order>> sqlite_acme::orders_of_authz(std::int64_t authz)
   return query_all<acme_order>(*st, read_order);
 }
 
+result<std::optional<acme_order>> sqlite_acme::replacement_of(std::string_view ari_id) {
+  auto st = db_.prepare("SELECT " WOTCA_ACME_ORDER_COLUMNS
+                        " FROM acme_order o WHERE o.replaces = ? AND o.status = 'valid' ORDER BY o.id LIMIT 1");
+  if (!st) return unexpected(st.error());
+  st->bind(1, ari_id);
+  return query_one<acme_order>(*st, read_order);
+}
+
 result<acme_order_count> sqlite_acme::orders_since_by_account(std::int64_t account, sys_seconds since) {
   auto st = db_.prepare("SELECT count(*), min(created_at) FROM acme_order WHERE account_id = ? AND created_at >= ?");
   if (!st) return unexpected(st.error());

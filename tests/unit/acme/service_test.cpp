@@ -681,3 +681,47 @@ TEST_CASE("concurrent challenge POSTs start one validation", "[acme][concurrency
   CHECK(f.validator.finish(true) == 1);
   CHECK(body_of(c.post(order["authorizations"][0].get<std::string>(), ""))["status"] == "valid");
 }
+
+TEST_CASE("an order that replaces a certificate must renew one of the member's own, once (RFC 9773 5)",
+          "[acme][ari]") {
+  acme_fixture f;
+  client c(f);
+  c.register_for(f.member("alice@example.org", 100));
+  test_key k = make_key("ES256");
+  auto first = leaf_of(c.post(c.issue({"www.example.org"}, k)["certificate"].get<std::string>(), "").body);
+  auto second = leaf_of(c.post(c.issue({"api.example.org"}, k)["certificate"].get<std::string>(), "").body);
+  auto order_replacing = [&](client& who, const std::string& name, const std::string& id) {
+    return who.post("/acme/new-order",
+                    json{{"identifiers", json::array({{{"type", "dns"}, {"value", name}}})}, {"replaces", id}});
+  };
+
+  // Renewing the first certificate: accepted, shown in the order, and once
+  // finalized the certificate counts as replaced.
+  auto renewal = order_replacing(c, "www.example.org", ari_id(*first));
+  INFO(renewal.body);
+  REQUIRE(renewal.status == 201);
+  auto order = body_of(renewal);
+  CHECK(order["replaces"] == ari_id(*first));
+  // Not yet finalized: a second renewal order may still be made.
+  CHECK(order_replacing(c, "www.example.org", ari_id(*first)).status == 201);
+  c.validate_all(order);
+  auto ready = body_of(c.post(*header(renewal, "Location"), ""));
+  REQUIRE(ready["status"] == "ready");
+  auto done = c.post(ready["finalize"].get<std::string>(), json{{"csr", csr_b64(k, {"www.example.org"})}});
+  REQUIRE(done.status == 200);
+  auto again = problem_of(order_replacing(c, "www.example.org", ari_id(*first)), "alreadyReplaced", 409);
+  CHECK_THAT(again["detail"].get<std::string>(), Catch::Contains(*header(renewal, "Location")));
+
+  // No identifier in common with the certificate it names.
+  problem_of(order_replacing(c, "www.example.org", ari_id(*second)), "malformed", 400);
+  // A well-formed id that names no certificate of this CA (the serial changed).
+  std::string forged = ari_id(*second);
+  forged[forged.size() - 3] = forged[forged.size() - 3] == 'A' ? 'B' : 'A';
+  problem_of(order_replacing(c, "api.example.org", forged), "malformed", 400);
+  // Another member's certificate.
+  client bob(f);
+  bob.register_for(f.member("bob@example.net", 100));
+  problem_of(order_replacing(bob, "api.example.org", ari_id(*second)), "unauthorized", 403);
+  // The rightful renewal of the second one still goes through.
+  CHECK(order_replacing(c, "api.example.org", ari_id(*second)).status == 201);
+}
