@@ -42,7 +42,7 @@ using outcome = expected<http_exchange_response, problem>;
 constexpr std::size_t nonce_key_bytes = 32;
 constexpr auto sweep_interval = std::chrono::seconds(60);
 constexpr std::size_t max_contacts = 10;
-constexpr std::size_t max_listed_orders = 1000;
+constexpr std::size_t orders_per_page = 100;  // RFC 8555 7.1.2.1: more via Link rel="next"
 constexpr int ari_retry_after_seconds = 21600;
 
 unexpected<problem> refuse(problem_type t, std::string detail, unsigned status = 0) {
@@ -564,7 +564,9 @@ class service_impl final : public service {
       auto slash = rest.find('/');
       if (slash != std::string_view::npos) {
         if (rest.substr(slash) != "/orders") return refuse(problem_type::malformed, "no such resource", 404);
-        return orders_list(*sr, rest.substr(0, slash));
+        const auto q = std::string_view(req.target).find('?');
+        return orders_list(*sr, rest.substr(0, slash),
+                           q == std::string_view::npos ? std::string_view() : std::string_view(req.target).substr(q + 1));
       }
       return account(*sr, rest);
     }
@@ -1104,25 +1106,43 @@ class service_impl final : public service {
     return r;
   }
 
-  outcome orders_list(const signed_request& sr, std::string_view id_text) {
+  // RFC 8555 7.1.2.1: the account's orders, newest first, a page at a
+  // time; "?cursor=N" (from the Link rel="next" of the page before) goes on
+  // after order row N. Invalid orders are left out (SHOULD NOT include).
+  outcome orders_list(const signed_request& sr, std::string_view id_text, std::string_view query) {
     auto id = parse_int(id_text);
     if (!id || !sr.account || sr.account->id != *id) {
       return refuse(problem_type::unauthorized, "an account's orders are listed only for that account");
     }
+    std::int64_t cursor = 0;
+    if (!query.empty()) {
+      auto n = starts_with(query, "cursor=") ? parse_int(query.substr(7)) : std::nullopt;
+      if (!n || *n <= 0) {
+        return refuse(problem_type::malformed,
+                      "an orders list takes only \"cursor=N\", as its Link rel=\"next\" gives it", 400);
+      }
+      cursor = *n;
+    }
     std::vector<acme_order> orders;
     auto r = db().read([&](transaction& tx) -> result<void> {
-      auto l = tx.acme().orders_of_account(*id, max_listed_orders);
+      auto l = tx.acme().orders_of_account(*id, orders_per_page + 1, cursor);
       if (!l) return unexpected(l.error());
       orders = std::move(*l);
       return {};
     });
     if (!r) return unexpected<problem>(store_problem(r.error()));
+    const bool more = orders.size() > orders_per_page;
+    if (more) orders.resize(orders_per_page);
     const sys_seconds now = clock_.now();
     json urls = json::array();
     for (const auto& o : orders) {
       if (shown(o, now) != acme_order_status::invalid) urls.push_back(order_url(o.public_id));
     }
-    return json_response(200, json{{"orders", urls}});
+    auto resp = json_response(200, json{{"orders", urls}});
+    if (more) {
+      resp.set("Link", "<" + account_url(*id) + "/orders?cursor=" + std::to_string(orders.back().id) + ">;rel=\"next\"");
+    }
+    return resp;
   }
 
   // The domains of other members at `name` or above it (R-OWNERSHIP).

@@ -107,8 +107,10 @@ class acme_repository {
   [[nodiscard]] virtual result<std::optional<acme_order>> find_order(std::string_view public_id) = 0;
   // Writes status, error, certificate_serial and expires_at of order `o.id`.
   [[nodiscard]] virtual result<void> update_order(const acme_order& o) = 0;
-  // Newest first, at most `limit`.
-  [[nodiscard]] virtual result<std::vector<acme_order>> orders_of_account(std::int64_t account, std::size_t limit) = 0;
+  // Newest first, at most `limit`, only those made before the order whose
+  // row id is `before_id` (0: from the newest): a page of the orders list.
+  [[nodiscard]] virtual result<std::vector<acme_order>> orders_of_account(std::int64_t account, std::size_t limit,
+                                                                          std::int64_t before_id) = 0;
   // The orders linked to authorization `authz` (row id).
   [[nodiscard]] virtual result<std::vector<acme_order>> orders_of_authz(std::int64_t authz) = 0;
   // The valid (finalized) order whose "replaces" is `ari_id` (RFC 9773 5), if any.

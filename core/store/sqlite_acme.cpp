@@ -368,11 +368,13 @@ result<void> sqlite_acme::update_order(const acme_order& o) {
   return run_on_one(db_, *st, "acme_order.id", fmt::format("there is no ACME order {}", o.public_id));
 }
 
-result<std::vector<acme_order>> sqlite_acme::orders_of_account(std::int64_t account, std::size_t limit) {
+result<std::vector<acme_order>> sqlite_acme::orders_of_account(std::int64_t account, std::size_t limit,
+                                                               std::int64_t before_id) {
+  // Row ids grow with time: the id orders the list and is the page cursor.
   auto st = db_.prepare("SELECT " WOTCA_ACME_ORDER_COLUMNS
-                        " FROM acme_order o WHERE o.account_id = ? ORDER BY o.created_at DESC, o.id DESC LIMIT ?");
+                        " FROM acme_order o WHERE o.account_id = ? AND (? = 0 OR o.id < ?) ORDER BY o.id DESC LIMIT ?");
   if (!st) return unexpected(st.error());
-  st->bind(1, account).bind(2, row_limit(limit));
+  st->bind(1, account).bind(2, before_id).bind(3, before_id).bind(4, row_limit(limit));
   return query_all<acme_order>(*st, read_order);
 }
 

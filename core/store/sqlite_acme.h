@@ -20,7 +20,8 @@ class sqlite_acme final : public acme_repository {
   result<std::int64_t> add_order(const acme_order& o, std::span<const std::int64_t> authzs) override;
   result<std::optional<acme_order>> find_order(std::string_view public_id) override;
   result<void> update_order(const acme_order& o) override;
-  result<std::vector<acme_order>> orders_of_account(std::int64_t account, std::size_t limit) override;
+  result<std::vector<acme_order>> orders_of_account(std::int64_t account, std::size_t limit,
+                                                    std::int64_t before_id) override;
   result<std::vector<acme_order>> orders_of_authz(std::int64_t authz) override;
   result<std::optional<acme_order>> replacement_of(std::string_view ari_id) override;
   result<acme_order_count> orders_since_by_account(std::int64_t account, sys_seconds since) override;

@@ -6,6 +6,7 @@
 #include <openssl/pem.h>
 
 #include <latch>
+#include <set>
 #include <thread>
 
 #include "tests/unit/acme/service_fixture.h"
@@ -724,4 +725,45 @@ TEST_CASE("an order that replaces a certificate must renew one of the member's o
   problem_of(order_replacing(bob, "api.example.org", ari_id(*second)), "unauthorized", 403);
   // The rightful renewal of the second one still goes through.
   CHECK(order_replacing(c, "api.example.org", ari_id(*second)).status == 201);
+}
+
+TEST_CASE("the orders list comes in pages linked by rel=\"next\" (RFC 8555 7.1.2.1)", "[acme]") {
+  acme_fixture f;
+  client c(f);
+  c.register_for(f.member("alice@example.org", 100));
+  std::vector<std::string> made;
+  for (int i = 0; i < 105; ++i) {
+    auto o = c.order({"n" + std::to_string(i) + ".example.org"});
+    REQUIRE(o.status == 201);
+    made.push_back(*header(o, "Location"));
+  }
+  auto first = c.post(*c.kid + "/orders", "");
+  REQUIRE(first.status == 200);
+  auto page1 = body_of(first)["orders"];
+  REQUIRE(page1.size() == 100);
+  CHECK(page1[0] == made.back());  // newest first
+  auto next_of = [](const http_exchange_response& r) -> std::optional<std::string> {
+    for (const auto& l : headers(r, "Link")) {
+      if (l.ends_with(">;rel=\"next\"")) return l;
+    }
+    return std::nullopt;
+  };
+  auto next = next_of(first);
+  REQUIRE(next.has_value());
+  const std::string next_url = next->substr(1, next->find('>') - 1);
+  CHECK(next_url.starts_with(*c.kid + "/orders?cursor="));
+  auto second = c.post(next_url, "");
+  REQUIRE(second.status == 200);
+  auto page2 = body_of(second)["orders"];
+  REQUIRE(page2.size() == 5);
+  CHECK(page2[4] == made.front());
+  CHECK_FALSE(next_of(second).has_value());  // the last page
+  // Every order exactly once across the pages.
+  std::set<std::string> seen;
+  for (const auto& u : page1) seen.insert(u.get<std::string>());
+  for (const auto& u : page2) seen.insert(u.get<std::string>());
+  CHECK(seen == std::set<std::string>(made.begin(), made.end()));
+
+  problem_of(c.post(*c.kid + "/orders?cursor=x", ""), "malformed", 400);
+  problem_of(c.post(*c.kid + "/orders?page=2", ""), "malformed", 400);
 }

@@ -145,7 +145,13 @@ TEMPLATE_TEST_CASE("ACME orders link authorizations in order, count per account 
     CHECK(by_account.oldest == t0);
     CHECK(must(t.acme().orders_since_by_account(acct, t0 + std::chrono::minutes(1))).count == 1);
     CHECK(must(t.acme().orders_since_by_member(m, t0)).count == 2);
-    CHECK(must(t.acme().orders_of_account(acct, 10)).at(0).public_id == "o2");  // newest first
+    CHECK(must(t.acme().orders_of_account(acct, 10, 0)).at(0).public_id == "o2");  // newest first
+    // A page after the newest: only the older one.
+    const auto newest = must(t.acme().orders_of_account(acct, 1, 0));
+    REQUIRE(newest.size() == 1);
+    const auto older = must(t.acme().orders_of_account(acct, 10, newest.at(0).id));
+    REQUIRE(older.size() == 1);
+    CHECK(older.at(0).public_id == "o1");
 
     // A valid order must name its certificate (CHECK constraint).
     auto o = *must(t.acme().find_order("o1"));
