@@ -340,11 +340,10 @@ TEST_CASE("certificates are stored 0644, PEM, atomically; loaded as PEM or DER",
     unsigned char* data = nullptr;
     long len = 0;
     REQUIRE(PEM_read_bio(bio.get(), &name, &header, &data, &len) == 1);
+    openssl_string_ptr owned_name(name), owned_header(header);
+    openssl_bytes_ptr owned_data(data);
     CHECK(std::string(name) == "CERTIFICATE");
     CHECK(std::vector<std::uint8_t>(data, data + len) == bytes);
-    OPENSSL_free(name);
-    OPENSSL_free(header);
-    OPENSSL_free(data);
   }
   auto longer = der;
   longer.push_back(0);
