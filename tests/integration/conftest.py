@@ -189,3 +189,16 @@ def split_chain(pem_text: str):
 @pytest.fixture(scope="session")
 def have_runuser():
     return shutil.which("setpriv") is not None and os.geteuid() == 0
+
+
+@pytest.fixture
+def issued(ca, tmp_path):
+    """A CA with one client certificate of the Class 1 CA, and the chain a relying party trusts."""
+    ca.member("Olga", "olga@example.org")
+    csr = make_csr(tmp_path, "olga", subject="/CN=x", emails=["olga@example.org"])
+    leaf = tmp_path / "leaf.pem"
+    ca.cli("cert", "issue", "--member", "olga@example.org", "--profile", "client-email", "--csr", csr, "--out", leaf)
+    chain = tmp_path / "trust.pem"
+    chain.write_text(ca.pem("root").read_text() + ca.pem("class1").read_text())
+    serial = run(["openssl", "x509", "-in", leaf, "-noout", "-serial"]).stdout.strip().split("=")[1].lower()
+    return ca, leaf, chain, serial

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from conftest import BIN, Daemon, run
+from conftest import Daemon, run
 
 pytestmark = pytest.mark.skipif(not shutil.which("certbot") or not shutil.which("pebble-challtestsrv"),
                                 reason="certbot and pebble-challtestsrv are installed by scripts/deps")

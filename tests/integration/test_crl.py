@@ -6,12 +6,11 @@ middle of a generation, GnuTLS certtool, delta CRLs and `wotca crl generate`."""
 import os
 import re
 import signal
-import subprocess
 import time
 
 import pytest
 
-from conftest import BIN, Daemon, make_csr, run
+from conftest import Daemon, run
 
 class Crl(Daemon):
     def __init__(self, ca, debounce=2, extra=None):
@@ -37,19 +36,6 @@ class Crl(Daemon):
                 return dest
             assert time.time() < deadline, f"{name}: HTTP {out.stdout}"
             time.sleep(0.1)
-
-
-@pytest.fixture
-def issued(ca, tmp_path):
-    """A CA with one client certificate of the Class 1 CA, and the chain a relying party trusts."""
-    ca.member("Olga", "olga@example.org")
-    csr = make_csr(tmp_path, "olga", subject="/CN=x", emails=["olga@example.org"])
-    leaf = tmp_path / "leaf.pem"
-    ca.cli("cert", "issue", "--member", "olga@example.org", "--profile", "client-email", "--csr", csr, "--out", leaf)
-    chain = tmp_path / "trust.pem"
-    chain.write_text(ca.pem("root").read_text() + ca.pem("class1").read_text())
-    serial = run(["openssl", "x509", "-in", leaf, "-noout", "-serial"]).stdout.strip().split("=")[1].lower()
-    return ca, leaf, chain, serial
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import time
 import urllib.parse
 
 import pytest
 
-from conftest import BIN, Daemon, make_csr, run
+from conftest import Daemon, run
 
 
 class Ocsp(Daemon):
@@ -25,19 +24,6 @@ class Ocsp(Daemon):
 
     def alive(self):
         return self.proc.poll() is None and run(["curl", "-sf", self.url + "healthz"], check=False).stdout == "ok\n"
-
-
-@pytest.fixture
-def issued(ca, tmp_path):
-    """A CA with one client certificate, the chain file a relying party trusts."""
-    ca.member("Olga", "olga@example.org")
-    csr = make_csr(tmp_path, "olga", subject="/CN=x", emails=["olga@example.org"])
-    leaf = tmp_path / "leaf.pem"
-    ca.cli("cert", "issue", "--member", "olga@example.org", "--profile", "client-email", "--csr", csr, "--out", leaf)
-    chain = tmp_path / "trust.pem"
-    chain.write_text(ca.pem("root").read_text() + ca.pem("class1").read_text())
-    serial = run(["openssl", "x509", "-in", leaf, "-noout", "-serial"]).stdout.strip().split("=")[1].lower()
-    return ca, leaf, chain, serial
 
 
 @pytest.fixture
@@ -171,7 +157,7 @@ def test_bad_input_gets_the_right_error_and_the_daemon_lives(issued, daemon, tmp
         code = run(["curl", "-s", "-o", out, "-w", "%{http_code}", daemon.url + path]).stdout
         assert code == "200" and out.read_bytes() == malformed, path
     # 10,000 CertIDs: refused as malformed (at most 100), quickly.
-    many = run(["openssl", "ocsp", "-issuer", ca.pem("class1"), "-no_nonce", "-reqout", tmp_path / "many.der",
+    run(["openssl", "ocsp", "-issuer", ca.pem("class1"), "-no_nonce", "-reqout", tmp_path / "many.der",
                 *sum([["-serial", str(i + 1)] for i in range(10000)], [])], timeout=120)
     code, body = post((tmp_path / "many.der").read_bytes())
     assert body == malformed or code == "413"
