@@ -6,6 +6,8 @@
 #include <limits>
 #include <utility>
 
+#include "core/store/sqlite_rows.h"
+
 namespace wotca {
 
 namespace {
@@ -85,83 +87,6 @@ std::optional<acme_challenge_status> acme_challenge_status_from(std::string_view
 namespace sqlite {
 
 namespace {
-
-error corrupt(std::string_view column, std::string_view row, std::string_view value) {
-  return {errc::storage, std::string(column),
-          fmt::format("corrupt row: {} of {} is '{}', which this wotca cannot read", column, row, value)};
-}
-
-template <class E, class Parse>
-result<E> enum_column(const statement& st, int col, std::string_view column, std::string_view row, Parse parse) {
-  auto text = st.text(col);
-  if (auto v = parse(text)) return *v;
-  return unexpected(corrupt(column, row, text));
-}
-
-// Short tokens (contact URLs, DNS names) share one TEXT column, one a line.
-result<std::string> join_lines(const std::vector<std::string>& items, std::string_view field) {
-  std::string out;
-  for (const auto& item : items) {
-    if (item.empty() || item.find('\n') != std::string::npos) {
-      return fail(errc::invalid_input, std::string(field),
-                  fmt::format("'{}' cannot be stored: items must be non-empty and hold no line break", item));
-    }
-    if (!out.empty()) out += '\n';
-    out += item;
-  }
-  return out;
-}
-
-std::vector<std::string> split_lines(std::string_view text) {
-  std::vector<std::string> out;
-  while (!text.empty()) {
-    auto end = text.find('\n');
-    out.emplace_back(text.substr(0, end));
-    if (end == std::string_view::npos) break;
-    text.remove_prefix(end + 1);
-  }
-  return out;
-}
-
-std::optional<std::string> optional_text(const statement& st, int col) {
-  if (st.is_null(col)) return std::nullopt;
-  return st.text(col);
-}
-
-template <class T, class Read>
-result<std::optional<T>> query_one(statement& st, Read read) {
-  auto row = st.step();
-  if (!row) return unexpected(row.error());
-  if (!*row) return std::optional<T>();
-  auto value = read(st);
-  if (!value) return unexpected(value.error());
-  return std::optional<T>(std::move(*value));
-}
-
-template <class T, class Read>
-result<std::vector<T>> query_all(statement& st, Read read) {
-  std::vector<T> out;
-  for (;;) {
-    auto row = st.step();
-    if (!row) return unexpected(row.error());
-    if (!*row) return out;
-    auto value = read(st);
-    if (!value) return unexpected(value.error());
-    out.push_back(std::move(*value));
-  }
-}
-
-result<void> run_on_one(connection& db, statement& st, std::string_view where, const std::string& missing) {
-  if (auto r = st.run(); !r) return r;
-  if (db.changes() == 0) return fail(errc::not_found, std::string(where), missing);
-  return {};
-}
-
-template <class T>
-result<T> on_conflict(result<T> r, std::string_view where, const std::string& message) {
-  if (!r && r.error().code == errc::conflict) return fail(errc::conflict, std::string(where), message);
-  return r;
-}
 
 #define WOTCA_ACME_ACCOUNT_COLUMNS "id, member_id, thumbprint, jwk, contact, status, eab_kid, created_at"
 #define WOTCA_ACME_ORDER_COLUMNS                                                                                  \
@@ -251,11 +176,6 @@ result<acme_order_count> count_of(statement& st) {
     if (!st.is_null(1)) out.oldest = st.time(1);
   }
   return out;
-}
-
-std::int64_t row_limit(std::size_t limit) {
-  constexpr auto most = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
-  return static_cast<std::int64_t>(limit < most ? limit : most);
 }
 
 }  // namespace

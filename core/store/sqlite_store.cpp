@@ -13,34 +13,27 @@
 
 #include "core/store/migrations.h"
 #include "core/store/sqlite_acme.h"
+#include "core/store/sqlite_rows.h"
 
 namespace wotca {
 
 namespace {
 
 using sqlite::connection;
+using sqlite::corrupt;
+using sqlite::enum_column;
+using sqlite::join_lines;
+using sqlite::on_conflict;
+using sqlite::query_all;
+using sqlite::query_one;
+using sqlite::row_limit;
+using sqlite::run_on_one;
+using sqlite::split_lines;
 using sqlite::statement;
 
 // --- reading and writing column values ---------------------------------------
 
 std::int64_t flag(bool b) { return b ? 1 : 0; }
-
-std::int64_t row_limit(std::size_t limit) {
-  constexpr auto most = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
-  return static_cast<std::int64_t>(limit < most ? limit : most);
-}
-
-error corrupt(std::string_view column, std::string_view row, std::string_view value) {
-  return {errc::storage, std::string(column),
-          fmt::format("corrupt row: {} of {} is '{}', which this wotca cannot read", column, row, value)};
-}
-
-template <class E, class Parse>
-result<E> enum_column(const statement& st, int col, std::string_view column, std::string_view row, Parse parse) {
-  auto text = st.text(col);
-  if (auto v = parse(text)) return *v;
-  return unexpected(corrupt(column, row, text));
-}
 
 result<date> date_column(const statement& st, int col, std::string_view column, std::string_view row) {
   auto text = st.text(col);
@@ -68,40 +61,7 @@ result<std::string> date_text(date d, std::string_view field) {
   return text;
 }
 
-// Lists of short tokens (SANs, document names) share one TEXT column,
-// newline-separated; an item that is empty or holds a newline could not be
-// told apart on reading, so it is refused.
-result<std::string> join_lines(const std::vector<std::string>& items, std::string_view field) {
-  std::string out;
-  for (const auto& item : items) {
-    if (item.empty() || item.find('\n') != std::string::npos) {
-      return fail(errc::invalid_input, std::string(field),
-                  fmt::format("'{}' cannot be stored: items must be non-empty and hold no line break", item));
-    }
-    if (!out.empty()) out += '\n';
-    out += item;
-  }
-  return out;
-}
-
-std::vector<std::string> split_lines(std::string_view text) {
-  std::vector<std::string> out;
-  while (!text.empty()) {
-    auto end = text.find('\n');
-    out.emplace_back(text.substr(0, end));
-    if (end == std::string_view::npos) break;
-    text.remove_prefix(end + 1);
-  }
-  return out;
-}
-
 // --- turning generic SQLite errors into ones naming the rule -----------------
-
-template <class T>
-result<T> on_conflict(result<T> r, std::string_view where, const std::string& message) {
-  if (!r && r.error().code == errc::conflict) return fail(errc::conflict, std::string(where), message);
-  return r;
-}
 
 template <class T>
 result<T> on_missing_member(result<T> r, std::string_view field, member_id id) {
@@ -109,38 +69,6 @@ result<T> on_missing_member(result<T> r, std::string_view field, member_id id) {
     return fail(errc::not_found, std::string(field), fmt::format("there is no member {}", id));
   }
   return r;
-}
-
-// --- queries ----------------------------------------------------------------
-
-template <class T, class Read>
-result<std::optional<T>> query_one(statement& st, Read read) {
-  auto row = st.step();
-  if (!row) return unexpected(row.error());
-  if (!*row) return std::optional<T>();
-  auto value = read(st);
-  if (!value) return unexpected(value.error());
-  return std::optional<T>(std::move(*value));
-}
-
-template <class T, class Read>
-result<std::vector<T>> query_all(statement& st, Read read) {
-  std::vector<T> out;
-  for (;;) {
-    auto row = st.step();
-    if (!row) return unexpected(row.error());
-    if (!*row) return out;
-    auto value = read(st);
-    if (!value) return unexpected(value.error());
-    out.push_back(std::move(*value));
-  }
-}
-
-// An UPDATE or DELETE that matched no row means the object is absent.
-result<void> run_on_one(connection& db, statement& st, std::string_view where, const std::string& missing) {
-  if (auto r = st.run(); !r) return r;
-  if (db.changes() == 0) return fail(errc::not_found, std::string(where), missing);
-  return {};
 }
 
 // All SQL is string literals: the column lists below are spliced in at
