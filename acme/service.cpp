@@ -449,6 +449,20 @@ class service_impl final : public service {
     return **current_->lease;
   }
   store& db() { return *current_worker().db; }
+
+  // `out` = what `fn` (one store call) returns, in a read transaction of the
+  // request's connection; a store error comes back as a problem.
+  template <class T, class Fn>
+  expected<void, problem> read_into(T& out, Fn&& fn) {
+    auto r = db().read([&](transaction& tx) -> result<void> {
+      auto v = fn(tx);
+      if (!v) return unexpected(v.error());
+      out = std::move(*v);
+      return {};
+    });
+    if (!r) return unexpected<problem>(store_problem(r.error()));
+    return {};
+  }
   certificate_authority& ca() { return *current_worker().ca; }
 
   // Records the request's nonce as used inside `tx` (and, once a minute,
@@ -648,13 +662,9 @@ class service_impl final : public service {
                       "protected.kid '" + sr.j.kid->substr(0, 200) + "' is not an account URL of this CA");
       }
       std::optional<acme_account> found;
-      auto r = db().read([&](transaction& tx) -> result<void> {
-        auto a = tx.acme().find_account(*id);
-        if (!a) return unexpected(a.error());
-        found = std::move(*a);
-        return {};
-      });
-      if (!r) return unexpected<problem>(store_problem(r.error()));
+      if (auto r = read_into(found, [&](transaction& tx) { return tx.acme().find_account(*id); }); !r) {
+        return unexpected(std::move(r.error()));
+      }
       if (!found) return refuse(problem_type::account_does_not_exist, "there is no account " + *sr.j.kid);
       if (found->status != acme_account_status::valid) {
         return refuse(problem_type::unauthorized,
@@ -779,13 +789,10 @@ class service_impl final : public service {
     if (!p.is_object()) return refuse(problem_type::malformed, "newAccount needs a JSON object payload");
 
     std::optional<acme_account> existing;
-    auto r = db().read([&](transaction& tx) -> result<void> {
-      auto a = tx.acme().find_account_by_thumbprint(*thumbprint);
-      if (!a) return unexpected(a.error());
-      existing = std::move(*a);
-      return {};
-    });
-    if (!r) return unexpected<problem>(store_problem(r.error()));
+    auto by_key = [&](transaction& tx) { return tx.acme().find_account_by_thumbprint(*thumbprint); };
+    if (auto r = read_into(existing, by_key); !r) {
+      return unexpected(std::move(r.error()));
+    }
     if (existing) return account_response(200, *existing);  // RFC 8555 7.3.1
     if (p.contains("onlyReturnExisting") && p["onlyReturnExisting"] == true) {
       return refuse(problem_type::account_does_not_exist, "no account exists for this key (onlyReturnExisting)");
@@ -1124,13 +1131,10 @@ class service_impl final : public service {
       cursor = *n;
     }
     std::vector<acme_order> orders;
-    auto r = db().read([&](transaction& tx) -> result<void> {
-      auto l = tx.acme().orders_of_account(*id, orders_per_page + 1, cursor);
-      if (!l) return unexpected(l.error());
-      orders = std::move(*l);
-      return {};
-    });
-    if (!r) return unexpected<problem>(store_problem(r.error()));
+    auto page = [&](transaction& tx) { return tx.acme().orders_of_account(*id, orders_per_page + 1, cursor); };
+    if (auto r = read_into(orders, page); !r) {
+      return unexpected(std::move(r.error()));
+    }
     const bool more = orders.size() > orders_per_page;
     if (more) orders.resize(orders_per_page);
     const sys_seconds now = clock_.now();
@@ -1722,13 +1726,9 @@ class service_impl final : public service {
       alternate = 1;
     }
     std::optional<certificate_record> rec;
-    auto r = db().read([&](transaction& tx) -> result<void> {
-      auto found = tx.certificates().find(serial);
-      if (!found) return unexpected(found.error());
-      rec = std::move(*found);
-      return {};
-    });
-    if (!r) return unexpected<problem>(store_problem(r.error()));
+    if (auto r = read_into(rec, [&](transaction& tx) { return tx.certificates().find(serial); }); !r) {
+      return unexpected(std::move(r.error()));
+    }
     if (!rec || rec->status == cert_status::reserved || rec->der.empty()) {
       return refuse(problem_type::malformed, "there is no certificate " + std::string(serial.substr(0, 64)), 404);
     }
@@ -1786,13 +1786,9 @@ class service_impl final : public service {
     const std::string serial = to_hex(serial_bytes);
 
     std::optional<certificate_record> rec;
-    auto r = db().read([&](transaction& tx) -> result<void> {
-      auto found = tx.certificates().find(serial);
-      if (!found) return unexpected(found.error());
-      rec = std::move(*found);
-      return {};
-    });
-    if (!r) return unexpected<problem>(store_problem(r.error()));
+    if (auto r = read_into(rec, [&](transaction& tx) { return tx.certificates().find(serial); }); !r) {
+      return unexpected(std::move(r.error()));
+    }
     if (!rec || rec->der != *der) {
       return refuse(problem_type::malformed, "this CA did not issue the certificate " + serial, 404);
     }
@@ -1896,13 +1892,9 @@ class service_impl final : public service {
       return refuse(problem_type::malformed, "the path does not end in an ARI certificate id (RFC 9773 4.1)");
     }
     std::optional<certificate_record> rec;
-    auto r = db().read([&](transaction& tx) -> result<void> {
-      auto found = certificate_by_ari_id(tx, id);
-      if (!found) return unexpected(found.error());
-      rec = std::move(*found);
-      return {};
-    });
-    if (!r) return unexpected<problem>(store_problem(r.error()));
+    if (auto r = read_into(rec, [&](transaction& tx) { return certificate_by_ari_id(tx, id); }); !r) {
+      return unexpected(std::move(r.error()));
+    }
     if (!rec) return refuse(problem_type::malformed, "no certificate of this CA has that id", 404);
     const auto window = suggested_window(rec->not_before, rec->not_after, rec->revoked_at);
     auto resp = json_response(200, json{{"suggestedWindow", {{"start", format_time(window.start)},
