@@ -24,10 +24,7 @@
 namespace wotca {
 namespace {
 
-void log_line(const std::string& s) {
-  std::string line = "wotca-acme: " + s + "\n";
-  std::fwrite(line.data(), 1, line.size(), stderr);
-}
+void log_line(const std::string& s) { daemon_log("wotca-acme", s); }
 
 std::string host_in_url(const std::string& host) {
   return host.find(':') != std::string::npos ? "[" + host + "]" : host;
@@ -158,29 +155,14 @@ int run(int argc, char** argv) {
   // started may still call back into their service.
   std::vector<std::shared_ptr<generation>> retired;
 
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
-    if (sig != SIGHUP) break;
+  serve_until_stopped("wotca-acme", signals, config_file, [&]() -> result<void> {
     auto next_cfg = load_config(config_file);
-    if (!next_cfg) {
-      log_line("reload refused, still serving the previous configuration: " + describe(next_cfg.error()));
-      continue;
-    }
+    if (!next_cfg) return unexpected(next_cfg.error());
     auto next_identity = acme::load_tls_identity(*next_cfg);
-    if (!next_identity) {
-      log_line("reload refused, still serving the previous configuration: " + describe(next_identity.error()));
-      continue;
-    }
+    if (!next_identity) return unexpected(next_identity.error());
     auto next = make_generation(*next_cfg, base_url_of(*next_cfg), validator, clk, rng);
-    if (!next) {
-      log_line("reload refused, still serving the previous configuration: " + describe(next.error()));
-      continue;
-    }
-    if (auto r = (*server)->set_identity(*next_identity); !r) {
-      log_line("reload refused, still serving the previous configuration: " + describe(r.error()));
-      continue;
-    }
+    if (!next) return unexpected(next.error());
+    if (auto r = (*server)->set_identity(*next_identity); !r) return r;
     validator.set_settings(acme::settings_from(next_cfg->acme.validation));
     if (validator.in_flight() == 0) retired.clear();
     retired.push_back(current);
@@ -189,8 +171,8 @@ int run(int argc, char** argv) {
     if (next_cfg->acme_listen.host != cfg->acme_listen.host || next_cfg->acme_listen.port != cfg->acme_listen.port) {
       log_line("acme.listen changed: the new address takes effect at the next restart");
     }
-    log_line("reloaded " + config_file);
-  }
+    return {};
+  });
   // Stop taking requests first, then let the validator end its jobs (each
   // still calls back into a live service), then drop the services.
   (*server)->stop();
@@ -202,11 +184,4 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace wotca
 
-int main(int argc, char** argv) {
-  try {
-    return wotca::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "wotca-acme: internal error: %s\n", e.what());
-    return 3;
-  }
-}
+int main(int argc, char** argv) { return wotca::daemon_main("wotca-acme", wotca::run, argc, argv); }

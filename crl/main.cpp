@@ -27,10 +27,7 @@
 namespace wotca {
 namespace {
 
-void log_line(const std::string& s) {
-  std::string line = "wotca-crl: " + s + "\n";
-  std::fwrite(line.data(), 1, line.size(), stderr);
-}
+void log_line(const std::string& s) { daemon_log("wotca-crl", s); }
 
 const std::vector<issuer_class> issuers{issuer_class::root, issuer_class::class1, issuer_class::class3};
 
@@ -267,28 +264,19 @@ int run(int argc, char** argv) {
     }
   });
 
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
-    if (sig == SIGHUP) {
-      auto next = make_generation(config_file, clk);
-      if (!next) {
-        log_line("reload refused, still serving the previous configuration: " + describe(next.error()));
-        continue;
-      }
-      std::shared_ptr<generation> g = std::move(*next);
-      {
-        std::lock_guard lock(mu);
-        current = g;
-        reloaded = true;
-      }
-      wake.notify_all();
-      (*server)->set_handler(handler_for(g, metrics, clk));
-      log_line("reloaded " + config_file);
-      continue;
+  serve_until_stopped("wotca-crl", signals, config_file, [&]() -> result<void> {
+    auto next = make_generation(config_file, clk);
+    if (!next) return unexpected(next.error());
+    std::shared_ptr<generation> g = std::move(*next);
+    {
+      std::lock_guard lock(mu);
+      current = g;
+      reloaded = true;
     }
-    break;
-  }
+    wake.notify_all();
+    (*server)->set_handler(handler_for(g, metrics, clk));
+    return {};
+  });
   {
     std::lock_guard lock(mu);
     stopping = true;
@@ -303,11 +291,4 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace wotca
 
-int main(int argc, char** argv) {
-  try {
-    return wotca::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "wotca-crl: internal error: %s\n", e.what());
-    return 3;
-  }
-}
+int main(int argc, char** argv) { return wotca::daemon_main("wotca-crl", wotca::run, argc, argv); }

@@ -25,10 +25,7 @@
 namespace wotca {
 namespace {
 
-void log_line(const std::string& s) {
-  std::string line = "wotca-ocsp: " + s + "\n";
-  std::fwrite(line.data(), 1, line.size(), stderr);
-}
+void log_line(const std::string& s) { daemon_log("wotca-ocsp", s); }
 
 result<ocsp_signer> load_ocsp_signer(const config& c, issuer_class cls) {
   std::string name(to_string(cls));
@@ -201,26 +198,17 @@ int run(int argc, char** argv) {
     }
   });
 
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
-    if (sig == SIGHUP) {
-      auto next = make_generation(config_file, clk);
-      if (!next) {
-        log_line("reload refused, still serving the previous configuration: " + describe(next.error()));
-        continue;
-      }
-      std::shared_ptr<generation> g = std::move(*next);
-      {
-        std::lock_guard lock(mu);
-        current = g;
-      }
-      (*server)->set_handler(handler_for(g, clk));
-      log_line("reloaded " + config_file);
-      continue;
+  serve_until_stopped("wotca-ocsp", signals, config_file, [&]() -> result<void> {
+    auto next = make_generation(config_file, clk);
+    if (!next) return unexpected(next.error());
+    std::shared_ptr<generation> g = std::move(*next);
+    {
+      std::lock_guard lock(mu);
+      current = g;
     }
-    break;
-  }
+    (*server)->set_handler(handler_for(g, clk));
+    return {};
+  });
   {
     std::lock_guard lock(mu);
     stopping = true;
@@ -235,11 +223,4 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace wotca
 
-int main(int argc, char** argv) {
-  try {
-    return wotca::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "wotca-ocsp: internal error: %s\n", e.what());
-    return 3;
-  }
-}
+int main(int argc, char** argv) { return wotca::daemon_main("wotca-ocsp", wotca::run, argc, argv); }

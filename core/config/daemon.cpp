@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <cstdio>
+#include <exception>
 #include <string>
 
 namespace wotca {
@@ -43,6 +44,36 @@ expected<daemon_options, int> parse_daemon_arguments(int argc, char** argv, std:
     }
   }
   return o;
+}
+
+void daemon_log(std::string_view name, std::string_view text) {
+  std::string line;
+  line.reserve(name.size() + text.size() + 3);
+  line.append(name).append(": ").append(text).push_back('\n');
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+void serve_until_stopped(std::string_view name, const sigset_t& signals, std::string_view config_file,
+                         const std::function<result<void>()>& reload) {
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig != SIGHUP) return;
+    if (auto r = reload(); !r) {
+      daemon_log(name, "reload refused, still serving the previous configuration: " + describe(r.error()));
+      continue;
+    }
+    daemon_log(name, "reloaded " + std::string(config_file));
+  }
+}
+
+int daemon_main(std::string_view name, int (*run)(int, char**), int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    daemon_log(name, std::string("internal error: ") + e.what());
+    return 3;
+  }
 }
 
 sigset_t block_daemon_signals() {

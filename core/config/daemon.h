@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string_view>
 
@@ -29,5 +30,22 @@ struct daemon_options {
 // started after inherit the mask and only sigwait(returned set) sees them;
 // ignores SIGPIPE (a peer closing is an error value on write, not a death).
 [[nodiscard]] sigset_t block_daemon_signals();
+
+// "NAME: text" as one line on stderr, in one write, so that the lines of
+// several threads never interleave.
+void daemon_log(std::string_view name, std::string_view text);
+
+// The main thread once the daemon serves: waits in sigwait on `signals`
+// (from block_daemon_signals) until SIGTERM or SIGINT, then returns. On
+// SIGHUP it calls `reload`, which builds everything anew and switches to it
+// only if all of it succeeded; its error is logged as "reload refused,
+// still serving the previous configuration: ...", a success as "reloaded
+// CONFIG_FILE".
+void serve_until_stopped(std::string_view name, const sigset_t& signals, std::string_view config_file,
+                         const std::function<result<void>()>& reload);
+
+// A daemon's main(): `run`'s exit status; an exception that escaped it is
+// logged as an internal error and the exit status is 3.
+int daemon_main(std::string_view name, int (*run)(int, char**), int argc, char** argv);
 
 }  // namespace wotca
