@@ -4,6 +4,7 @@
 // validator.h). Nothing here depends on Boost or on the store.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -27,6 +28,15 @@ struct http_exchange_response {
   std::string body;
   void set(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
 };
+
+// Sends the answer to one request. Called exactly once, from any thread;
+// the transport writes the answer on the request's connection.
+using exchange_responder = std::function<void(http_exchange_response)>;
+
+// Calls `fn` once, from any thread, after `delay`: the transport's timer,
+// for an answer that waits on something with a deadline. If the transport
+// shuts down first, `fn` may never be called (its connections are gone).
+using exchange_timer = std::function<void(std::chrono::milliseconds delay, std::function<void()> fn)>;
 
 enum class challenge_type { http01, dns01, tls_alpn01 };
 

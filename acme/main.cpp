@@ -70,21 +70,24 @@ acme::http_exchange_response text_response(unsigned status, std::string content_
   return r;
 }
 
-acme::exchange_handler handler_for(std::shared_ptr<generation> g, const acme::tls_server& server,
-                                   const acme::network_validator& validator) {
-  return [g, &server, &validator](const acme::http_exchange_request& req) -> acme::http_exchange_response {
+acme::async_exchange_handler handler_for(std::shared_ptr<generation> g, acme::tls_server& server,
+                                         const acme::network_validator& validator) {
+  acme::exchange_timer after = [&server](std::chrono::milliseconds delay, std::function<void()> fn) {
+    server.after(delay, std::move(fn));
+  };
+  return [g, &server, &validator, after](const acme::http_exchange_request& req, acme::exchange_responder respond) {
     const bool get = req.method == "GET" || req.method == "HEAD";
     if (get && req.target == "/healthz") {
       // On one of the service's connections: g->db belongs to no thread.
       auto r = g->service->check_store();
-      if (!r) return text_response(503, "text/plain", "store: " + describe(r.error()) + "\n");
-      return text_response(200, "text/plain", "ok\n");
+      if (!r) return respond(text_response(503, "text/plain", "store: " + describe(r.error()) + "\n"));
+      return respond(text_response(200, "text/plain", "ok\n"));
     }
     if (get && req.target == "/metrics") {
-      return text_response(200, "text/plain; version=0.0.4",
-                           g->service->metrics() + validator.metrics() + server.metrics());
+      return respond(text_response(200, "text/plain; version=0.0.4",
+                                   g->service->metrics() + validator.metrics() + server.metrics()));
     }
-    return g->service->handle(req);
+    g->service->handle_async(req, std::move(respond), after);
   };
 }
 
@@ -147,7 +150,7 @@ int run(int argc, char** argv) {
     return 3;
   }
   std::shared_ptr<generation> current = std::move(*first);
-  (*server)->set_handler(handler_for(current, **server, validator));
+  (*server)->set_async_handler(handler_for(current, **server, validator));
   log_line("listening on " + listen_url);
   if (base_url_of(*cfg) != listen_url) log_line("directory at " + base_url_of(*cfg) + "/directory");
 
@@ -167,7 +170,7 @@ int run(int argc, char** argv) {
     if (validator.in_flight() == 0) retired.clear();
     retired.push_back(current);
     current = std::move(*next);
-    (*server)->set_handler(handler_for(current, **server, validator));
+    (*server)->set_async_handler(handler_for(current, **server, validator));
     if (next_cfg->acme_listen.host != cfg->acme_listen.host || next_cfg->acme_listen.port != cfg->acme_listen.port) {
       log_line("acme.listen changed: the new address takes effect at the next restart");
     }

@@ -110,10 +110,10 @@ struct shared_state {
   tls_server_limits limits;
   counters count;
   mutable std::mutex mu;
-  std::shared_ptr<const exchange_handler> handler;
+  std::shared_ptr<const async_exchange_handler> handler;
   std::shared_ptr<ssl::context> context;
 
-  std::shared_ptr<const exchange_handler> current_handler() const {
+  std::shared_ptr<const async_exchange_handler> current_handler() const {
     std::lock_guard lock(mu);
     return handler;
   }
@@ -122,6 +122,12 @@ struct shared_state {
     return context;
   }
 };
+
+async_exchange_handler asynchronous(exchange_handler handler) {
+  return [handler = std::move(handler)](const http_exchange_request& req, exchange_responder respond) {
+    respond(handler(req));
+  };
+}
 
 std::string problem_json(std::string_view type, std::string_view detail) {
   return "{\"type\":\"urn:ietf:params:acme:error:" + std::string(type) + "\",\"detail\":\"" + std::string(detail) +
@@ -213,20 +219,30 @@ class session : public std::enable_shared_from_this<session> {
     const bool keep_alive = req.keep_alive();
     const unsigned version = req.version();
 
-    http_exchange_response out;
+    // The answer may come later and from another thread (a challenge POST
+    // waiting for its validation): it is written on this session's strand,
+    // once. Nothing else happens on the connection meanwhile.
+    auto once = std::make_shared<std::atomic<bool>>(false);
+    exchange_responder respond = [self = shared_from_this(), once, head, keep_alive, version,
+                                  what = in.method + " " + in.target.substr(0, 200)](http_exchange_response out) {
+      if (once->exchange(true)) return;
+      if (out.status >= 500) log_line(what + " from " + self->remote_ + " -> " + std::to_string(out.status));
+      asio::dispatch(self->stream_.get_executor(), [self, out = std::move(out), head, keep_alive, version]() mutable {
+        self->write(std::move(out), head, keep_alive, version);
+      });
+    };
     auto handler = state_->current_handler();
     try {
-      out = (*handler)(in);
+      (*handler)(in, respond);
     } catch (const std::exception& e) {
       state_->count.handler_failures.fetch_add(1, std::memory_order_relaxed);
       log_line(in.method + " " + in.target.substr(0, 200) + " from " + remote_ + ": internal error: " + e.what());
-      out = http_exchange_response{};
+      http_exchange_response out;
       out.status = 500;
       out.set("Content-Type", "application/problem+json");
       out.body = problem_json("serverInternal", "internal error") + "500}";
+      respond(std::move(out));
     }
-    if (out.status >= 500) log_line(in.method + " " + in.target.substr(0, 200) + " from " + remote_ + " -> " + std::to_string(out.status));
-    write(std::move(out), head, keep_alive, version);
   }
 
   // Answers a request that broke a limit or the syntax, then closes: the
@@ -309,10 +325,19 @@ class server_impl final : public tls_server {
 
   std::uint16_t port() const override { return port_; }
 
-  void set_handler(exchange_handler handler) override {
-    auto h = std::make_shared<const exchange_handler>(std::move(handler));
+  void set_handler(exchange_handler handler) override { set_async_handler(asynchronous(std::move(handler))); }
+
+  void set_async_handler(async_exchange_handler handler) override {
+    auto h = std::make_shared<const async_exchange_handler>(std::move(handler));
     std::lock_guard lock(state_->mu);
     state_->handler = std::move(h);
+  }
+
+  void after(std::chrono::milliseconds delay, std::function<void()> fn) override {
+    auto timer = std::make_shared<asio::steady_timer>(engine_->ioc, delay);
+    timer->async_wait([timer, fn = std::move(fn)](beast::error_code ec) {
+      if (!ec) fn();
+    });
   }
 
   result<void> set_identity(const tls_identity& identity) override {
@@ -436,7 +461,7 @@ result<std::unique_ptr<tls_server>> tls_server::start(const std::string& host, s
   auto ctx = make_context(identity);
   if (!ctx) return unexpected(ctx.error());
   state->context = std::move(*ctx);
-  state->handler = std::make_shared<const exchange_handler>(std::move(handler));
+  state->handler = std::make_shared<const async_exchange_handler>(asynchronous(std::move(handler)));
   unsigned threads = limits.threads != 0 ? limits.threads : std::max(1u, std::thread::hardware_concurrency());
   try {
     auto server = std::make_unique<server_impl>(state, threads);

@@ -54,6 +54,9 @@ struct tls_server_limits {
 [[nodiscard]] tls_server_limits limits_from(const acme_config& c);
 
 using exchange_handler = std::function<http_exchange_response(const http_exchange_request&)>;
+// A handler that may answer later: it calls the responder exactly once,
+// from any thread (see exchange_responder).
+using async_exchange_handler = std::function<void(const http_exchange_request&, exchange_responder)>;
 
 class tls_server {
  public:
@@ -72,6 +75,10 @@ class tls_server {
   // Connections accepted from now on use the new handler; requests under
   // way finish with the old one.
   virtual void set_handler(exchange_handler handler) = 0;
+  virtual void set_async_handler(async_exchange_handler handler) = 0;
+  // Calls `fn` on one of the server's threads after `delay` (an
+  // exchange_timer); never, if the server stops first.
+  virtual void after(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
   // A new TLS context for connections accepted from now on (SIGHUP); open
   // connections keep theirs. On error nothing changes.
   [[nodiscard]] virtual result<void> set_identity(const tls_identity& identity) = 0;

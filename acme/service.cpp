@@ -375,6 +375,50 @@ class service_impl final : public service {
 
   http_exchange_response handle(const http_exchange_request& req) override {
     std::vector<validation_start> starts;
+    auto resp = answer(req, starts);
+    for (auto& s : starts) start_validation(std::move(s.job), nullptr);
+    return resp;
+  }
+
+  void handle_async(const http_exchange_request& req, exchange_responder respond, const exchange_timer& after) override {
+    std::vector<validation_start> starts;
+    auto resp = answer(req, starts);
+    const auto wait = std::chrono::milliseconds(cfg_.acme.validation.answer_wait_ms);
+    // Only a challenge POST starts a validation, and it starts one.
+    if (starts.size() != 1 || wait.count() <= 0 || !after) {
+      respond(std::move(resp));
+      for (auto& s : starts) start_validation(std::move(s.job), nullptr);
+      return;
+    }
+    // Whichever comes first, the validation's end or the deadline, answers;
+    // the other finds `answered` set. The deadline's closure holds no
+    // reference to the service, which may be gone (SIGHUP) when it fires.
+    struct waiting {
+      std::atomic<bool> answered{false};
+      exchange_responder respond;
+      http_exchange_response processing;
+    };
+    auto w = std::make_shared<waiting>();
+    w->respond = std::move(respond);
+    w->processing = std::move(resp);
+    after(wait, [w] {
+      if (!w->answered.exchange(true)) w->respond(std::move(w->processing));
+    });
+    start_validation(std::move(starts.front().job), [this, w](std::int64_t challenge_id) {
+      if (w->answered.exchange(true)) return;
+      std::optional<http_exchange_response> now_answer;
+      try {
+        now_answer = challenge_answer(challenge_id);
+      } catch (const std::exception&) {
+        // The "processing" answer is still true.
+      }
+      w->respond(now_answer ? std::move(*now_answer) : std::move(w->processing));
+    });
+  }
+
+ private:
+  // The answer to `req` and the validations it starts (not yet started).
+  http_exchange_response answer(const http_exchange_request& req, std::vector<validation_start>& starts) {
     http_exchange_response resp;
     std::string resource = "unknown";
     {
@@ -403,14 +447,44 @@ class service_impl final : public service {
             problem(problem_type::bad_nonce, "protected.nonce was used already; use the Replay-Nonce of this response"));
       }
     }
-    resp.set("Replay-Nonce", nonces_.mint(clock_.now(), rng_));
-    resp.set("Link", "<" + base_ + "/directory>;rel=\"index\"");
+    finish(resp);
     if (req.method == "HEAD") resp.body.clear();
     metrics_.add(fmt::format("wotca_acme_requests_total{{resource=\"{}\",status=\"{}\"}}", resource, resp.status));
-    for (auto& s : starts) start_validation(std::move(s.job));
     return resp;
   }
 
+  // The headers every answer carries: a fresh nonce and the directory.
+  void finish(http_exchange_response& resp) {
+    resp.set("Replay-Nonce", nonces_.mint(clock_.now(), rng_));
+    resp.set("Link", "<" + base_ + "/directory>;rel=\"index\"");
+  }
+
+  // The answer to a challenge POST once its validation has ended: the
+  // challenge as it is now, as a POST-as-GET of it would show it.
+  std::optional<http_exchange_response> challenge_answer(std::int64_t challenge_id) {
+    request_context ctx;
+    context_scope scope(ctx);
+    std::optional<acme_challenge> c;
+    std::optional<acme_authz> a;
+    auto r = db().read([&](transaction& tx) -> result<void> {
+      auto found = tx.acme().find_challenge_by_id(challenge_id);
+      if (!found) return unexpected(found.error());
+      c = std::move(*found);
+      if (!c) return {};
+      auto az = tx.acme().find_authz_by_id(c->authz);
+      if (!az) return unexpected(az.error());
+      a = std::move(*az);
+      return {};
+    });
+    if (!r || !c || !a) return std::nullopt;
+    auto out = json_response(200, challenge_json(*c));
+    out.set("Link", "<" + authz_url(a->public_id) + ">;rel=\"up\"");
+    finish(out);
+    metrics_.add("wotca_acme_challenge_answers_with_result_total");
+    return out;
+  }
+
+ public:
   result<void> check_store() override {
     request_context ctx;
     context_scope scope(ctx);
@@ -1495,16 +1569,19 @@ class service_impl final : public service {
     return r;
   }
 
-  void start_validation(validation_job job) {
+  // `then`, if set, is called with the challenge's id once the outcome is
+  // recorded (or recording it failed).
+  void start_validation(validation_job job, std::function<void(std::int64_t)> then) {
     const std::int64_t id = job.challenge_id;
     metrics_.add("wotca_acme_validations_started_total");
     try {
-      validator_.validate(std::move(job), [this, id](validation_outcome done) { complete_validation(id, done); });
+      validator_.validate(std::move(job),
+                          [this, id, then](validation_outcome done) { complete_validation(id, done, then); });
     } catch (const std::exception& e) {
       validation_outcome failed;
       failed.problem_type = urn(problem_type::server_internal);
       failed.detail = std::string("the validation could not be started: ") + e.what();
-      complete_validation(id, failed);
+      complete_validation(id, failed, then);
     }
   }
 
@@ -1512,7 +1589,17 @@ class service_impl final : public service {
   // the orders waiting on it, the domain verified for the member
   // (R-DOMAIN-CONTROL, R-DOMAIN-REUSE) and the audit row. A second call for
   // the same challenge changes nothing.
-  void complete_validation(std::int64_t challenge_id, const validation_outcome& reported) {
+  // `then` (if set) is called with the challenge's id once the outcome is
+  // recorded (on disk), or could not be recorded.
+  void complete_validation(std::int64_t challenge_id, const validation_outcome& reported,
+                           const std::function<void(std::int64_t)>& then) {
+    struct after_record {
+      const std::function<void(std::int64_t)>& then;
+      std::int64_t id;
+      ~after_record() {
+        if (then) then(id);
+      }
+    } after_commit{then, challenge_id};
     request_context ctx;
     context_scope scope(ctx);
     const sys_seconds now = clock_.now();

@@ -55,6 +55,18 @@ class service {
   // serverInternal problem document.
   [[nodiscard]] virtual http_exchange_response handle(const http_exchange_request& req) = 0;
 
+  // handle() for a transport that can answer later: `respond` gets the
+  // same answer, except for a challenge POST that starts a validation.
+  // That one is answered when the validation has ended (the challenge as
+  // it is then: valid, or invalid with its error, so the client's first
+  // poll finds the authorization decided) or once
+  // cfg.acme.validation.answer_wait_ms have passed (`after` measures them),
+  // whichever comes first; then it says "processing", as handle() does.
+  // `respond` is called exactly once, on this thread or a validator's or
+  // timer's; it must not call back into the service.
+  virtual void handle_async(const http_exchange_request& req, exchange_responder respond,
+                            const exchange_timer& after) = 0;
+
   // A read of the store on one of the service's connections, for /healthz:
   // safe from any thread, like handle().
   [[nodiscard]] virtual result<void> check_store() = 0;

@@ -309,7 +309,8 @@ result<config> parse_tree(const YAML::Node& root, const fs::path& base_dir) {
     WOTCA_TRY(read_int(a, "acme", "threads", c.acme.threads, 0, 256));
     YAML::Node v = child(a, "validation");
     WOTCA_TRY(check_mapping(v, "acme.validation", {"resolver", "http_port", "tls_alpn_port",
-                                                   "allow_private_addresses", "timeout_ms", "attempts", "retry_ms"}));
+                                                   "allow_private_addresses", "timeout_ms", "attempts", "retry_ms",
+                                                   "answer_wait_ms"}));
     WOTCA_TRY(read_string(v, "acme.validation", "resolver", c.acme.validation.resolver, true));
     if (!c.acme.validation.resolver.empty()) {
       auto r = parse_listen_address(c.acme.validation.resolver, "acme.validation.resolver");
@@ -321,6 +322,7 @@ result<config> parse_tree(const YAML::Node& root, const fs::path& base_dir) {
     WOTCA_TRY(read_int(v, "acme.validation", "timeout_ms", c.acme.validation.timeout_ms, 100, 120000));
     WOTCA_TRY(read_int(v, "acme.validation", "attempts", c.acme.validation.attempts, 1, 20));
     WOTCA_TRY(read_int(v, "acme.validation", "retry_ms", c.acme.validation.retry_ms, 0, 600000));
+    WOTCA_TRY(read_int(v, "acme.validation", "answer_wait_ms", c.acme.validation.answer_wait_ms, 0, 30000));
   }
   WOTCA_TRY(read_listen(root, "scep", c.scep_listen));
   {

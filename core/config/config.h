@@ -93,6 +93,7 @@ struct acme_validation_config {
   int timeout_ms = 10000;                // one attempt
   int attempts = 3;                      // attempts before the challenge is invalid
   int retry_ms = 2000;                   // pause between attempts
+  int answer_wait_ms = 2000;             // a challenge POST waits this long for the result (0: answers at once)
 };
 
 // wotca-acme (RFC 8555).

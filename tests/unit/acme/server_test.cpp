@@ -349,3 +349,39 @@ TEST_CASE("tls_server: start refuses a bad address, stop is idempotent", "[acme]
   client c;
   CHECK(c.connect((*server)->port()));
 }
+
+TEST_CASE("tls_server: an async handler answers later, from the server's timer, on the same connection",
+          "[acme][server][loopback]") {
+  pki p;
+  recording_handler h;
+  auto server = tls_server::start("127.0.0.1", 0, small_limits(), p.identity(), h.handler());
+  REQUIRE(server);
+  tls_server& s = **server;
+  std::atomic<int> answered{0};
+  s.set_async_handler([&s, &answered](const http_exchange_request& r, exchange_responder respond) {
+    if (r.target != "/later") {
+      http_exchange_response now;
+      now.body = "now";
+      return respond(std::move(now));
+    }
+    s.after(50ms, [respond, &answered] {
+      http_exchange_response later;
+      later.body = "later";
+      respond(later);
+      ++answered;
+      respond(later);  // a second call is ignored
+    });
+  });
+  client c;
+  REQUIRE_FALSE(c.connect(s.port()));
+  beast::error_code ec;
+  const auto start = std::chrono::steady_clock::now();
+  auto r1 = c.exchange(get("/later"), ec);
+  REQUIRE_FALSE(ec);
+  CHECK(r1.body() == "later");
+  CHECK(std::chrono::steady_clock::now() - start >= 50ms);
+  auto r2 = c.exchange(get("/next"), ec);  // keep-alive goes on after the late answer
+  REQUIRE_FALSE(ec);
+  CHECK(r2.body() == "now");
+  CHECK(answered == 1);
+}

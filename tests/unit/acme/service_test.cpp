@@ -767,3 +767,117 @@ TEST_CASE("the orders list comes in pages linked by rel=\"next\" (RFC 8555 7.1.2
   problem_of(c.post(*c.kid + "/orders?cursor=x", ""), "malformed", 400);
   problem_of(c.post(*c.kid + "/orders?page=2", ""), "malformed", 400);
 }
+
+namespace {
+// A transport's timer that fires only when the test says so.
+struct manual_timer {
+  std::vector<std::pair<std::chrono::milliseconds, std::function<void()>>> armed;
+  exchange_timer fn() {
+    return [this](std::chrono::milliseconds d, std::function<void()> f) { armed.emplace_back(d, std::move(f)); };
+  }
+};
+
+// What a transport received through one responder.
+struct answers {
+  std::vector<http_exchange_response> got;
+  exchange_responder fn() {
+    return [this](http_exchange_response r) { got.push_back(std::move(r)); };
+  }
+};
+
+// A pending authorization's first challenge URL, for `c`'s new order of `name`.
+std::string challenge_url_of(client& c, const std::string& name) {
+  auto order = body_of(c.order({name}));
+  auto authz = body_of(c.post(order["authorizations"][0].get<std::string>(), ""));
+  return authz["challenges"][0]["url"].get<std::string>();
+}
+}  // namespace
+
+TEST_CASE("a challenge POST is answered with the validation's result when it ends in time", "[acme]") {
+  acme_fixture f;
+  client c(f);
+  c.register_for(f.member("alice@example.org", 100));
+  const auto url = challenge_url_of(c, "www.example.org");
+  manual_timer timer;
+  answers a;
+  f.svc->handle_async(c.request(client::path_of(url), c.body(url, "{}")), a.fn(), timer.fn());
+  // The fake validator ended at once: one answer, the challenge valid.
+  REQUIRE(a.got.size() == 1);
+  INFO(a.got[0].body);
+  CHECK(a.got[0].status == 200);
+  CHECK(body_of(a.got[0])["status"] == "valid");
+  CHECK(header(a.got[0], "Replay-Nonce").has_value());
+  auto up = header(a.got[0], "Link");
+  REQUIRE(up);
+  // The deadline was armed for answer_wait_ms; firing it now answers nothing more.
+  REQUIRE(timer.armed.size() == 1);
+  CHECK(timer.armed[0].first == std::chrono::milliseconds(f.cfg.acme.validation.answer_wait_ms));
+  timer.armed[0].second();
+  CHECK(a.got.size() == 1);
+}
+
+TEST_CASE("a failed validation that ends in time is answered invalid with its error", "[acme]") {
+  acme_fixture f;
+  client c(f);
+  c.register_for(f.member("alice@example.org", 100));
+  f.validator.succeed = false;
+  const auto url = challenge_url_of(c, "www.example.org");
+  manual_timer timer;
+  answers a;
+  f.svc->handle_async(c.request(client::path_of(url), c.body(url, "{}")), a.fn(), timer.fn());
+  REQUIRE(a.got.size() == 1);
+  auto ch = body_of(a.got[0]);
+  CHECK(ch["status"] == "invalid");
+  CHECK(ch["error"]["type"] == "urn:ietf:params:acme:error:incorrectResponse");
+}
+
+TEST_CASE("a validation still running at the deadline is answered processing, once", "[acme]") {
+  acme_fixture f;
+  client c(f);
+  c.register_for(f.member("alice@example.org", 100));
+  f.validator.synchronous = false;
+  const auto url = challenge_url_of(c, "www.example.org");
+  manual_timer timer;
+  answers a;
+  f.svc->handle_async(c.request(client::path_of(url), c.body(url, "{}")), a.fn(), timer.fn());
+  CHECK(a.got.empty());  // waiting for the validation or the deadline
+  REQUIRE(timer.armed.size() == 1);
+  timer.armed[0].second();
+  REQUIRE(a.got.size() == 1);
+  CHECK(body_of(a.got[0])["status"] == "processing");
+  // The validation ends later: recorded, but not answered a second time.
+  CHECK(f.validator.finish(true) == 1);
+  CHECK(a.got.size() == 1);
+  auto again = body_of(c.post(url, ""));
+  CHECK(again["status"] == "valid");
+}
+
+TEST_CASE("with answer_wait_ms 0 a challenge POST is answered at once", "[acme]") {
+  acme_fixture f([](config& cfg) { cfg.acme.validation.answer_wait_ms = 0; });
+  client c(f);
+  c.register_for(f.member("alice@example.org", 100));
+  f.validator.synchronous = false;
+  const auto url = challenge_url_of(c, "www.example.org");
+  manual_timer timer;
+  answers a;
+  f.svc->handle_async(c.request(client::path_of(url), c.body(url, "{}")), a.fn(), timer.fn());
+  REQUIRE(a.got.size() == 1);
+  CHECK(body_of(a.got[0])["status"] == "processing");
+  CHECK(timer.armed.empty());
+  CHECK(f.validator.finish(true) == 1);
+  CHECK(a.got.size() == 1);
+}
+
+TEST_CASE("requests other than a challenge POST are answered at once by handle_async", "[acme]") {
+  acme_fixture f;
+  manual_timer timer;
+  answers a;
+  http_exchange_request dir;
+  dir.method = "GET";
+  dir.target = "/directory";
+  f.svc->handle_async(dir, a.fn(), timer.fn());
+  REQUIRE(a.got.size() == 1);
+  CHECK(a.got[0].status == 200);
+  CHECK(body_of(a.got[0]).contains("newOrder"));
+  CHECK(timer.armed.empty());
+}
