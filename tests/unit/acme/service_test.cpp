@@ -791,16 +791,28 @@ std::string challenge_url_of(client& c, const std::string& name) {
   auto authz = body_of(c.post(order["authorizations"][0].get<std::string>(), ""));
   return authz["challenges"][0]["url"].get<std::string>();
 }
+
+// A member's client POSTs the challenge of a new order for www.example.org
+// through handle_async; the answers and the armed deadline are kept.
+struct async_challenge {
+  client c;
+  std::string url;
+  manual_timer timer;
+  answers a;
+  explicit async_challenge(acme_fixture& f) : c(f) { c.register_for(f.member("alice@example.org", 100)); }
+  void post() {
+    url = challenge_url_of(c, "www.example.org");
+    c.f.svc->handle_async(c.request(client::path_of(url), c.body(url, "{}")), a.fn(), timer.fn());
+  }
+};
 }  // namespace
 
 TEST_CASE("a challenge POST is answered with the validation's result when it ends in time", "[acme]") {
   acme_fixture f;
-  client c(f);
-  c.register_for(f.member("alice@example.org", 100));
-  const auto url = challenge_url_of(c, "www.example.org");
-  manual_timer timer;
-  answers a;
-  f.svc->handle_async(c.request(client::path_of(url), c.body(url, "{}")), a.fn(), timer.fn());
+  async_challenge x(f);
+  x.post();
+  auto& a = x.a;
+  auto& timer = x.timer;
   // The fake validator ended at once: one answer, the challenge valid.
   REQUIRE(a.got.size() == 1);
   INFO(a.got[0].body);
@@ -818,13 +830,10 @@ TEST_CASE("a challenge POST is answered with the validation's result when it end
 
 TEST_CASE("a failed validation that ends in time is answered invalid with its error", "[acme]") {
   acme_fixture f;
-  client c(f);
-  c.register_for(f.member("alice@example.org", 100));
+  async_challenge x(f);
   f.validator.succeed = false;
-  const auto url = challenge_url_of(c, "www.example.org");
-  manual_timer timer;
-  answers a;
-  f.svc->handle_async(c.request(client::path_of(url), c.body(url, "{}")), a.fn(), timer.fn());
+  x.post();
+  auto& a = x.a;
   REQUIRE(a.got.size() == 1);
   auto ch = body_of(a.got[0]);
   CHECK(ch["status"] == "invalid");
@@ -833,13 +842,11 @@ TEST_CASE("a failed validation that ends in time is answered invalid with its er
 
 TEST_CASE("a validation still running at the deadline is answered processing, once", "[acme]") {
   acme_fixture f;
-  client c(f);
-  c.register_for(f.member("alice@example.org", 100));
+  async_challenge x(f);
   f.validator.synchronous = false;
-  const auto url = challenge_url_of(c, "www.example.org");
-  manual_timer timer;
-  answers a;
-  f.svc->handle_async(c.request(client::path_of(url), c.body(url, "{}")), a.fn(), timer.fn());
+  x.post();
+  auto& a = x.a;
+  auto& timer = x.timer;
   CHECK(a.got.empty());  // waiting for the validation or the deadline
   REQUIRE(timer.armed.size() == 1);
   timer.armed[0].second();
@@ -848,19 +855,17 @@ TEST_CASE("a validation still running at the deadline is answered processing, on
   // The validation ends later: recorded, but not answered a second time.
   CHECK(f.validator.finish(true) == 1);
   CHECK(a.got.size() == 1);
-  auto again = body_of(c.post(url, ""));
+  auto again = body_of(x.c.post(x.url, ""));
   CHECK(again["status"] == "valid");
 }
 
 TEST_CASE("with answer_wait_ms 0 a challenge POST is answered at once", "[acme]") {
   acme_fixture f([](config& cfg) { cfg.acme.validation.answer_wait_ms = 0; });
-  client c(f);
-  c.register_for(f.member("alice@example.org", 100));
+  async_challenge x(f);
   f.validator.synchronous = false;
-  const auto url = challenge_url_of(c, "www.example.org");
-  manual_timer timer;
-  answers a;
-  f.svc->handle_async(c.request(client::path_of(url), c.body(url, "{}")), a.fn(), timer.fn());
+  x.post();
+  auto& a = x.a;
+  auto& timer = x.timer;
   REQUIRE(a.got.size() == 1);
   CHECK(body_of(a.got[0])["status"] == "processing");
   CHECK(timer.armed.empty());
