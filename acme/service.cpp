@@ -477,8 +477,7 @@ class service_impl final : public service {
       return {};
     });
     if (!r || !c || !a) return std::nullopt;
-    auto out = json_response(200, challenge_json(*c));
-    out.set("Link", "<" + authz_url(a->public_id) + ">;rel=\"up\"");
+    auto out = challenge_response(*c, *a);
     finish(out);
     metrics_.add("wotca_acme_challenge_answers_with_result_total");
     return out;
@@ -1303,8 +1302,10 @@ class service_impl final : public service {
       return unexpected<problem>(std::move(pr));
     }
     std::optional<std::string> replaces;
+    std::optional<ari_cert_id_parts> replaces_parts;
     if (p.contains("replaces")) {
-      if (!p["replaces"].is_string() || !parse_ari_cert_id(p["replaces"].get<std::string>())) {
+      if (p["replaces"].is_string()) replaces_parts = parse_ari_cert_id(p["replaces"].get<std::string>());
+      if (!replaces_parts) {
         return refuse(problem_type::malformed, "\"replaces\" must be an ARI certificate id (RFC 9773 5)");
       }
       replaces = p["replaces"].get<std::string>();
@@ -1322,7 +1323,7 @@ class service_impl final : public service {
       limited = std::move(*l);
       if (limited) return {};
       if (replaces) {
-        auto checked = check_replaces(tx, *replaces, acct, names);
+        auto checked = check_replaces(tx, *replaces, *replaces_parts, acct, names);
         if (!checked) return unexpected(checked.error());
         bad_renewal = std::move(*checked);
         if (bad_renewal) return {};
@@ -1564,8 +1565,13 @@ class service_impl final : public service {
     if (!a || !sr.account || a->account != sr.account->id) {
       return refuse(problem_type::unauthorized, "the challenge belongs to another account");
     }
-    auto r = json_response(200, challenge_json(*c));
-    r.set("Link", "<" + authz_url(a->public_id) + ">;rel=\"up\"");
+    return challenge_response(*c, *a);
+  }
+
+  // A challenge as its resource shows it, linked up to its authorization.
+  http_exchange_response challenge_response(const acme_challenge& c, const acme_authz& a) {
+    auto r = json_response(200, challenge_json(c));
+    r.set("Link", "<" + authz_url(a.public_id) + ">;rel=\"up\"");
     return r;
   }
 
@@ -1575,13 +1581,16 @@ class service_impl final : public service {
     const std::int64_t id = job.challenge_id;
     metrics_.add("wotca_acme_validations_started_total");
     try {
-      validator_.validate(std::move(job),
-                          [this, id, then](validation_outcome done) { complete_validation(id, done, then); });
+      validator_.validate(std::move(job), [this, id, then](validation_outcome done) {
+        complete_validation(id, done);
+        if (then) then(id);
+      });
     } catch (const std::exception& e) {
       validation_outcome failed;
       failed.problem_type = urn(problem_type::server_internal);
       failed.detail = std::string("the validation could not be started: ") + e.what();
-      complete_validation(id, failed, then);
+      complete_validation(id, failed);
+      if (then) then(id);
     }
   }
 
@@ -1589,17 +1598,7 @@ class service_impl final : public service {
   // the orders waiting on it, the domain verified for the member
   // (R-DOMAIN-CONTROL, R-DOMAIN-REUSE) and the audit row. A second call for
   // the same challenge changes nothing.
-  // `then` (if set) is called with the challenge's id once the outcome is
-  // recorded (on disk), or could not be recorded.
-  void complete_validation(std::int64_t challenge_id, const validation_outcome& reported,
-                           const std::function<void(std::int64_t)>& then) {
-    struct after_record {
-      const std::function<void(std::int64_t)>& then;
-      std::int64_t id;
-      ~after_record() {
-        if (then) then(id);
-      }
-    } after_commit{then, challenge_id};
+  void complete_validation(std::int64_t challenge_id, const validation_outcome& reported) {
     request_context ctx;
     context_scope scope(ctx);
     const sys_seconds now = clock_.now();
@@ -1923,10 +1922,10 @@ class service_impl final : public service {
   // The certificate an ARI certificate id names, if this CA issued it: the
   // serial finds the row, and the id must match the certificate's own
   // (its authority key identifier too), as RFC 9773 4.1 builds it.
-  result<std::optional<certificate_record>> certificate_by_ari_id(transaction& tx, std::string_view id) {
-    auto parts = parse_ari_cert_id(id);
-    if (!parts) return std::optional<certificate_record>();
-    std::vector<std::uint8_t> serial = parts->serial;
+  // `parts` is parse_ari_cert_id(id).
+  result<std::optional<certificate_record>> certificate_by_ari_id(transaction& tx, std::string_view id,
+                                                                  const ari_cert_id_parts& parts) {
+    std::vector<std::uint8_t> serial = parts.serial;
     if (serial.size() == 21 && serial.front() == 0) serial.erase(serial.begin());
     if (serial.size() != 20) return std::optional<certificate_record>();
     auto found = tx.certificates().find(to_hex(serial));
@@ -1944,9 +1943,10 @@ class service_impl final : public service {
   // whichever account or path got them), sharing an identifier with the
   // order, and not yet replaced by another finalized order (409
   // alreadyReplaced). The refusal, or nullopt if the order may go on.
-  result<std::optional<problem>> check_replaces(transaction& tx, const std::string& id, const acme_account& acct,
+  result<std::optional<problem>> check_replaces(transaction& tx, const std::string& id,
+                                                const ari_cert_id_parts& parts, const acme_account& acct,
                                                 const std::vector<std::string>& names) {
-    auto rec = certificate_by_ari_id(tx, id);
+    auto rec = certificate_by_ari_id(tx, id, parts);
     if (!rec) return unexpected(rec.error());
     if (!*rec) {
       return problem(problem_type::malformed, "\"replaces\" names no certificate of this CA (RFC 9773 5)");
@@ -1975,11 +1975,10 @@ class service_impl final : public service {
   }
 
   outcome renewal_info(std::string_view id) {
-    if (!parse_ari_cert_id(id)) {
-      return refuse(problem_type::malformed, "the path does not end in an ARI certificate id (RFC 9773 4.1)");
-    }
+    auto parts = parse_ari_cert_id(id);
+    if (!parts) return refuse(problem_type::malformed, "the path does not end in an ARI certificate id (RFC 9773 4.1)");
     std::optional<certificate_record> rec;
-    if (auto r = read_into(rec, [&](transaction& tx) { return certificate_by_ari_id(tx, id); }); !r) {
+    if (auto r = read_into(rec, [&](transaction& tx) { return certificate_by_ari_id(tx, id, *parts); }); !r) {
       return unexpected(std::move(r.error()));
     }
     if (!rec) return refuse(problem_type::malformed, "no certificate of this CA has that id", 404);
