@@ -213,7 +213,7 @@ class session : public std::enable_shared_from_this<session> {
     in.method = std::string(req.method_string());
     in.target = std::string(req.target());
     if (auto it = req.find(http::field::content_type); it != req.end()) in.content_type = std::string(it->value());
-    in.body = req.body();
+    in.body = std::move(parser_->get().body());  // the parser's copy is not read again
     in.remote = remote_;
     const bool head = req.method() == http::verb::head;
     const bool keep_alive = req.keep_alive();
@@ -223,10 +223,9 @@ class session : public std::enable_shared_from_this<session> {
     // waiting for its validation): it is written on this session's strand,
     // once. Nothing else happens on the connection meanwhile.
     auto once = std::make_shared<std::atomic<bool>>(false);
-    exchange_responder respond = [self = shared_from_this(), once, head, keep_alive, version,
-                                  what = in.method + " " + in.target.substr(0, 200)](http_exchange_response out) {
+    exchange_responder respond = [self = shared_from_this(), once, head, keep_alive,
+                                  version](http_exchange_response out) {
       if (once->exchange(true)) return;
-      if (out.status >= 500) log_line(what + " from " + self->remote_ + " -> " + std::to_string(out.status));
       asio::dispatch(self->stream_.get_executor(), [self, out = std::move(out), head, keep_alive, version]() mutable {
         self->write(std::move(out), head, keep_alive, version);
       });
@@ -256,6 +255,12 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void write(http_exchange_response out, bool head, bool keep_alive, unsigned version) {
+    // The parser still holds the request being answered (read() makes a new one).
+    if (out.status >= 500 && parser_) {
+      const auto& req = parser_->get();
+      log_line(std::string(req.method_string()) + " " + std::string(req.target().substr(0, 200)) + " from " + remote_ +
+               " -> " + std::to_string(out.status));
+    }
     auto res = std::make_shared<http::response<http::string_body>>();
     res->version(version);
     res->result(out.status);
