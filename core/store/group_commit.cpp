@@ -52,6 +52,8 @@ std::shared_ptr<write_gate> write_gate::of(const std::filesystem::path& db_path)
   const std::string key = (ec ? db_path : absolute.lexically_normal()).string();
   std::lock_guard lock(registry_mutex);
   if (auto existing = registry[key].lock()) return existing;
+  // The files of stores all closed since (tests make many) are forgotten.
+  std::erase_if(registry, [](const auto& entry) { return entry.second.expired(); });
   auto made = std::make_shared<write_gate>([wal = key + "-wal"] { return flush_log(wal); });
   registry[key] = made;
   return made;

@@ -1133,10 +1133,14 @@ result<void> sqlite_store::write(const std::function<result<void>(transaction&)>
   auto committed = [&]() -> result<void> {
     std::unique_lock<std::mutex> turn;
     if (gate_) turn = std::unique_lock<std::mutex>(gate_->writers());
-    held_gate = gate_.get();
-    struct release {
-      ~release() { held_gate = nullptr; }
+    // A write to another file inside this one (another gate) must give the
+    // outer one back when it ends, or a nested write to this file would
+    // no longer be caught.
+    struct hold {
+      const write_gate* outer = std::exchange(held_gate, nullptr);
+      ~hold() { held_gate = outer; }
     } on_exit;
+    held_gate = gate_.get();
     if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return r;
     transaction_scope scope(db_, in_transaction_);
     sqlite_transaction t(db_);

@@ -387,6 +387,20 @@ TEST_CASE("a write inside a write to the same file on another connection is refu
   CHECK(member_count(*mine) == 2);
 }
 
+TEST_CASE("a write to another file inside a write leaves the nested-write check of the first in place",
+          "[store]") {
+  temp_dir dir;
+  auto mine = must(sqlite_store::open(dir.path() / "a.db", open_mode::create));
+  auto other = must(sqlite_store::open(dir.path() / "a.db", open_mode::existing));
+  auto elsewhere = must(sqlite_store::open(dir.path() / "b.db", open_mode::create));
+  must(mine->write([&](transaction&) -> result<void> {
+    must(add_member(*elsewhere, "carol@example.org"));  // another file: its own gate, no wait
+    must_fail(add_member(*other, "bob@example.org"), errc::internal);
+    return {};
+  }));
+  CHECK(member_count(*elsewhere) == 1);
+}
+
 TEST_CASE("the writers of one process share the log flushes of their commits", "[store]") {
   temp_dir dir;
   const auto file = dir.path() / "wotca.db";
