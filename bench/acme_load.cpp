@@ -79,6 +79,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/net/socket.h"
 #include "core/pki/ossl.h"
 #include "core/util/encoding.h"
 
@@ -89,48 +90,10 @@ using steady = std::chrono::steady_clock;
 namespace {
 
 // libssl objects: core/pki/ossl.h covers libcrypto only (the core never
-// speaks TLS itself), so the two libssl owners this program needs live here,
-// made the same way.
-struct ssl_ctx_deleter {
-  void operator()(SSL_CTX* p) const noexcept { SSL_CTX_free(p); }
-};
-struct ssl_deleter {
-  void operator()(SSL* p) const noexcept { SSL_free(p); }
-};
-using ssl_ctx_ptr = std::unique_ptr<SSL_CTX, ssl_ctx_deleter>;
-using ssl_ptr = std::unique_ptr<SSL, ssl_deleter>;
-// Nor does it own a fetched EVP_MD yet.
-struct evp_md_deleter {
-  void operator()(EVP_MD* p) const noexcept { EVP_MD_free(p); }
-};
-using evp_md_ptr = std::unique_ptr<EVP_MD, evp_md_deleter>;
-
-// A file descriptor with one owner.
-class unique_fd {
- public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) : fd_(fd) {}
-  unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  unique_fd& operator=(unique_fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() { reset(); }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  [[nodiscard]] int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
+// speaks TLS itself), so the two libssl owners this program needs are made
+// here with its deleter.
+using ssl_ctx_ptr = std::unique_ptr<SSL_CTX, ossl_detail::deleter<SSL_CTX, SSL_CTX_free>>;
+using ssl_ptr = std::unique_ptr<SSL, ossl_detail::deleter<SSL, SSL_free>>;
 
 // --- failures, named as the Python original names them in "error KIND" ---
 

@@ -60,6 +60,7 @@ WOTCA_OSSL_PTR(authority_keyid_ptr, AUTHORITY_KEYID, AUTHORITY_KEYID_free);
 WOTCA_OSSL_PTR(evp_pkey_ptr, EVP_PKEY, EVP_PKEY_free);
 WOTCA_OSSL_PTR(evp_pkey_ctx_ptr, EVP_PKEY_CTX, EVP_PKEY_CTX_free);
 WOTCA_OSSL_PTR(evp_md_ctx_ptr, EVP_MD_CTX, EVP_MD_CTX_free);
+WOTCA_OSSL_PTR(evp_md_ptr, EVP_MD, EVP_MD_free);  // a fetched digest (EVP_MD_fetch)
 WOTCA_OSSL_PTR(evp_mac_ptr, EVP_MAC, EVP_MAC_free);
 WOTCA_OSSL_PTR(evp_mac_ctx_ptr, EVP_MAC_CTX, EVP_MAC_CTX_free);
 WOTCA_OSSL_PTR(bio_ptr, BIO, BIO_free_all);
