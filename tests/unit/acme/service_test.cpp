@@ -811,21 +811,20 @@ TEST_CASE("a challenge POST is answered with the validation's result when it end
   acme_fixture f;
   async_challenge x(f);
   x.post();
-  auto& a = x.a;
-  auto& timer = x.timer;
   // The fake validator ended at once: one answer, the challenge valid.
-  REQUIRE(a.got.size() == 1);
-  INFO(a.got[0].body);
-  CHECK(a.got[0].status == 200);
-  CHECK(body_of(a.got[0])["status"] == "valid");
-  CHECK(header(a.got[0], "Replay-Nonce").has_value());
-  auto up = header(a.got[0], "Link");
+  REQUIRE(x.a.got.size() == 1);
+  INFO(x.a.got[0].body);
+  CHECK(x.a.got[0].status == 200);
+  CHECK(body_of(x.a.got[0])["status"] == "valid");
+  CHECK(header(x.a.got[0], "Replay-Nonce").has_value());
+  auto up = header(x.a.got[0], "Link");
   REQUIRE(up);
+  CHECK_THAT(*up, Catch::Contains("rel=\"up\""));
   // The deadline was armed for answer_wait_ms; firing it now answers nothing more.
-  REQUIRE(timer.armed.size() == 1);
-  CHECK(timer.armed[0].first == std::chrono::milliseconds(f.cfg.acme.validation.answer_wait_ms));
-  timer.armed[0].second();
-  CHECK(a.got.size() == 1);
+  REQUIRE(x.timer.armed.size() == 1);
+  CHECK(x.timer.armed[0].first == std::chrono::milliseconds(f.cfg.acme.validation.answer_wait_ms));
+  x.timer.armed[0].second();
+  CHECK(x.a.got.size() == 1);
 }
 
 TEST_CASE("a failed validation that ends in time is answered invalid with its error", "[acme]") {
@@ -833,9 +832,8 @@ TEST_CASE("a failed validation that ends in time is answered invalid with its er
   async_challenge x(f);
   f.validator.succeed = false;
   x.post();
-  auto& a = x.a;
-  REQUIRE(a.got.size() == 1);
-  auto ch = body_of(a.got[0]);
+  REQUIRE(x.a.got.size() == 1);
+  auto ch = body_of(x.a.got[0]);
   CHECK(ch["status"] == "invalid");
   CHECK(ch["error"]["type"] == "urn:ietf:params:acme:error:incorrectResponse");
 }
@@ -845,16 +843,14 @@ TEST_CASE("a validation still running at the deadline is answered processing, on
   async_challenge x(f);
   f.validator.synchronous = false;
   x.post();
-  auto& a = x.a;
-  auto& timer = x.timer;
-  CHECK(a.got.empty());  // waiting for the validation or the deadline
-  REQUIRE(timer.armed.size() == 1);
-  timer.armed[0].second();
-  REQUIRE(a.got.size() == 1);
-  CHECK(body_of(a.got[0])["status"] == "processing");
+  CHECK(x.a.got.empty());  // waiting for the validation or the deadline
+  REQUIRE(x.timer.armed.size() == 1);
+  x.timer.armed[0].second();
+  REQUIRE(x.a.got.size() == 1);
+  CHECK(body_of(x.a.got[0])["status"] == "processing");
   // The validation ends later: recorded, but not answered a second time.
   CHECK(f.validator.finish(true) == 1);
-  CHECK(a.got.size() == 1);
+  CHECK(x.a.got.size() == 1);
   auto again = body_of(x.c.post(x.url, ""));
   CHECK(again["status"] == "valid");
 }
@@ -864,13 +860,11 @@ TEST_CASE("with answer_wait_ms 0 a challenge POST is answered at once", "[acme]"
   async_challenge x(f);
   f.validator.synchronous = false;
   x.post();
-  auto& a = x.a;
-  auto& timer = x.timer;
-  REQUIRE(a.got.size() == 1);
-  CHECK(body_of(a.got[0])["status"] == "processing");
-  CHECK(timer.armed.empty());
+  REQUIRE(x.a.got.size() == 1);
+  CHECK(body_of(x.a.got[0])["status"] == "processing");
+  CHECK(x.timer.armed.empty());
   CHECK(f.validator.finish(true) == 1);
-  CHECK(a.got.size() == 1);
+  CHECK(x.a.got.size() == 1);
 }
 
 TEST_CASE("requests other than a challenge POST are answered at once by handle_async", "[acme]") {
