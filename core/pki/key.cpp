@@ -400,10 +400,9 @@ std::string to_pem(const X509& cert) {
   return memory_bio_text(*bio);
 }
 
-std::string certificate_pem(std::span<const std::uint8_t> der) {
+void append_pem_lines(std::string& out, std::span<const std::uint8_t> der) {
   constexpr std::size_t line_bytes = 48;  // 64 base64 characters
-  std::string out = "-----BEGIN CERTIFICATE-----\n";
-  out.reserve(out.size() + (der.size() + 2) / 3 * 4 + der.size() / line_bytes + 32);
+  out.reserve(out.size() + (der.size() + 2) / 3 * 4 + der.size() / line_bytes + 1);
   std::array<unsigned char, 65> line{};
   for (std::size_t at = 0; at < der.size(); at += line_bytes) {
     const std::size_t n = std::min(line_bytes, der.size() - at);
@@ -411,9 +410,16 @@ std::string certificate_pem(std::span<const std::uint8_t> der) {
     out.append(reinterpret_cast<const char*>(line.data()), static_cast<std::size_t>(len));
     out += '\n';
   }
-  out += "-----END CERTIFICATE-----\n";
+}
+
+std::string pem_of_der(std::string_view label, std::span<const std::uint8_t> der) {
+  std::string out = "-----BEGIN " + std::string(label) + "-----\n";
+  append_pem_lines(out, der);
+  out += "-----END " + std::string(label) + "-----\n";
   return out;
 }
+
+std::string certificate_pem(std::span<const std::uint8_t> der) { return pem_of_der("CERTIFICATE", der); }
 
 std::vector<std::uint8_t> to_der(const X509& cert) {
   int len = i2d_X509(&cert, nullptr);

@@ -34,8 +34,15 @@ enum class key_algorithm { ec_p256, ec_p384, rsa2048, rsa3072, rsa4096 };
 [[nodiscard]] result<void> write_certificate(const X509& cert, const std::filesystem::path& path,
                                              bool overwrite = false);
 [[nodiscard]] std::string to_pem(const X509& cert);
-// The PEM ("CERTIFICATE", 64 columns) of DER bytes, without parsing them:
-// for certificates this CA signed and stored, served as they are.
+// Appends `der` in base64, 64 columns a line, each line ending in "\n": the
+// body of a PEM block (RFC 7468). Streamed in pieces, every piece but the
+// last must be a multiple of 48 bytes long.
+void append_pem_lines(std::string& out, std::span<const std::uint8_t> der);
+// The PEM block labelled `label` ("CERTIFICATE", "X509 CRL") of DER bytes,
+// without parsing them.
+[[nodiscard]] std::string pem_of_der(std::string_view label, std::span<const std::uint8_t> der);
+// pem_of_der("CERTIFICATE", der): for certificates this CA signed and
+// stored, served as they are.
 [[nodiscard]] std::string certificate_pem(std::span<const std::uint8_t> der);
 [[nodiscard]] std::vector<std::uint8_t> to_der(const X509& cert);
 [[nodiscard]] result<x509_ptr> certificate_from_der(std::span<const std::uint8_t> der);

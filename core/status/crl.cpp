@@ -1,5 +1,7 @@
 #include "core/status/crl.h"
 
+#include "core/pki/key.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -538,7 +540,7 @@ class atomic_file {
 // The PEM of the DER at `der_fd`, written to `out` in 64-column lines.
 result<void> write_pem_from(int der_fd, std::uint64_t size, atomic_file& out, const fs::path& path) {
   if (auto r = out.write("-----BEGIN X509 CRL-----\n"); !r) return r;
-  constexpr std::size_t line_in = 48;
+  constexpr std::size_t line_in = 48;  // every read but the last a whole number of PEM lines
   std::string in(line_in * 16384, '\0');
   std::string lines;
   lines.reserve(in.size() / line_in * 65 + 65);
@@ -551,13 +553,7 @@ result<void> write_pem_from(int der_fd, std::uint64_t size, atomic_file& out, co
       return io_failure("cannot read back the CRL to write its PEM", path, got < 0 ? errno : EIO);
     }
     lines.clear();
-    for (std::size_t i = 0; i < want; i += line_in) {
-      const std::size_t n = std::min(line_in, want - i);
-      unsigned char encoded[66];
-      const int len = EVP_EncodeBlock(encoded, reinterpret_cast<const unsigned char*>(in.data() + i), static_cast<int>(n));
-      lines.append(reinterpret_cast<const char*>(encoded), static_cast<std::size_t>(len));
-      lines.push_back('\n');
-    }
+    append_pem_lines(lines, {reinterpret_cast<const std::uint8_t*>(in.data()), want});
     if (auto r = out.write(lines); !r) return r;
     off += want;
   }
@@ -626,16 +622,7 @@ result<std::vector<std::uint8_t>> build_crl(const crl_params& params, const X509
 }
 
 std::string crl_pem(std::string_view der) {
-  std::string out = "-----BEGIN X509 CRL-----\n";
-  for (std::size_t i = 0; i < der.size(); i += 48) {
-    const std::size_t n = std::min<std::size_t>(48, der.size() - i);
-    unsigned char encoded[66];
-    const int len = EVP_EncodeBlock(encoded, reinterpret_cast<const unsigned char*>(der.data() + i), static_cast<int>(n));
-    out.append(reinterpret_cast<const char*>(encoded), static_cast<std::size_t>(len));
-    out.push_back('\n');
-  }
-  out += "-----END X509 CRL-----\n";
-  return out;
+  return pem_of_der("X509 CRL", {reinterpret_cast<const std::uint8_t*>(der.data()), der.size()});
 }
 
 std::size_t remove_stale_crl_temporaries(const fs::path& dir, std::chrono::seconds older_than) {
