@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -29,10 +30,12 @@ def run(args, check=True, env=None, input=None, timeout=60, preexec=None):
 
 
 class Daemon:
-    """One of the daemons, started on the CA's configuration and read from its
-    stderr until it logs the port it listens on (`pattern`'s group 1); a
-    daemon that dies or stays silent for 30 s fails the test, with its log.
-    The test's fixture stops it, so a failing test leaves nothing running."""
+    """One of the daemons, started on the CA's configuration; a thread reads
+    its stderr into `stderr` for as long as it runs (so a chatty daemon never
+    blocks on a full pipe) and the start waits until it logs the port it
+    listens on (`pattern`'s group 1). A daemon that dies or does not log it
+    within 30 s fails the test, with its log. The test's fixture stops it,
+    so a failing test leaves nothing running."""
 
     def __init__(self, name, ca, listen="127.0.0.1:0", pattern=r"listening on 127\.0\.0\.1:(\d+)",
                  stop_timeout=10):
@@ -45,19 +48,32 @@ class Daemon:
                                      stderr=subprocess.PIPE, text=True)
         self.port = None
         self.stderr = []
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            line = self.proc.stderr.readline()
-            self.stderr.append(line)
-            m = re.search(self.pattern, line)
-            if m:
-                self.port = int(m.group(1))
-                break
-            if not line and self.proc.poll() is not None:
-                break
+        listening = threading.Event()
+
+        def read(proc=self.proc, lines=self.stderr):
+            for line in proc.stderr:
+                lines.append(line)
+                m = self.port is None and re.search(self.pattern, line)
+                if m:
+                    self.port = int(m.group(1))
+                    listening.set()
+            listening.set()  # the daemon closed stderr: it has exited
+
+        threading.Thread(target=read, daemon=True).start()
+        listening.wait(timeout=30)
         if not self.port:
             self.kill()
-            pytest.fail(f"{self.name} did not start: " + "".join(self.stderr) + (self.proc.stderr.read() or ""))
+            pytest.fail(f"{self.name} did not start: " + "".join(self.stderr))
+
+    def wait_for_log(self, text, timeout=10):
+        """Whether a line holding `text` appears in the daemon's log (from
+        the first line on) within `timeout` seconds."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if any(text in line for line in list(self.stderr)):
+                return True
+            time.sleep(0.05)
+        return False
 
     def stop(self):
         """SIGTERM, then SIGKILL if it has not exited in time; the exit status."""

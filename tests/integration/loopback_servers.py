@@ -3,7 +3,6 @@ responder (RFC 1035, UDP and TCP, answering from a dict) and an HTTP server
 serving fixed paths. Each runs in a thread and stops at close()."""
 
 import socket
-import socketserver
 import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

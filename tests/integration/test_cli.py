@@ -86,7 +86,7 @@ def test_tour_from_new_member_to_server_certificate(ca, tmp_path):
     certificate refused at 45 AP is issued at 50 and verifies."""
     for i in (1, 2, 3):
         ca.founding_assurer(f"Founder {i}", f"founder{i}@wotca.test")
-    alice = ca.member("Alice Example", "alice@example.org")
+    ca.member("Alice Example", "alice@example.org")
     ca.cli("domain", "add", "--member", "alice@example.org", "--domain", "example.org")
     ca.cli("domain", "verify", "--member", "alice@example.org", "--domain", "example.org",
            "--operator-reason", "TXT record checked by the operator")

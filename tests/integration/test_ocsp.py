@@ -170,20 +170,13 @@ def test_bad_input_gets_the_right_error_and_the_daemon_lives(issued, daemon, tmp
 def test_sighup_reloads_and_sigterm_stops(issued, daemon):
     ca, leaf, chain, serial = issued
     daemon.proc.send_signal(signal.SIGHUP)
-    deadline = time.time() + 10
-    seen = ""
-    while time.time() < deadline and "reloaded" not in seen:
-        seen += daemon.proc.stderr.readline()
-    assert "reloaded" in seen
+    assert daemon.wait_for_log("reloaded")
     out = ask(daemon, ca, chain, "-cert", leaf, "-no_nonce")
     assert f"{leaf}: good" in out.stdout
     # A broken configuration is refused and the old one kept.
     text = ca.config.read_text()
     ca.config.write_text("ocsp: [broken\n")
     daemon.proc.send_signal(signal.SIGHUP)
-    seen = ""
-    while time.time() < deadline + 10 and "reload refused" not in seen:
-        seen += daemon.proc.stderr.readline()
-    assert "reload refused" in seen
+    assert daemon.wait_for_log("reload refused")
     ca.config.write_text(text)
     assert daemon.alive()
