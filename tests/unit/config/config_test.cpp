@@ -42,6 +42,7 @@ TEST_CASE("the documented template parses to the defaults", "[config]") {
   CHECK(c->acme.validation.tls_alpn_port == 443);
   CHECK(c->acme.validation.resolver.empty());
   CHECK_FALSE(c->acme.validation.allow_private_addresses);
+  CHECK(c->acme.validation.answer_wait_ms == 2000);
 }
 
 TEST_CASE("acme and crl sections name the key that is wrong", "[config]") {
@@ -53,17 +54,20 @@ TEST_CASE("acme and crl sections name the key that is wrong", "[config]") {
   CHECK(wrong("acme:\n  validation:\n    tls_alpn_port: 70000\n") == "acme.validation.tls_alpn_port");
   CHECK(wrong("acme:\n  validation:\n    resolver: nowhere\n") == "acme.validation.resolver");
   CHECK(wrong("acme:\n  validation:\n    colour: red\n") == "acme.validation.colour");
+  CHECK(wrong("acme:\n  validation:\n    answer_wait_ms: -1\n") == "acme.validation.answer_wait_ms");
+  CHECK(wrong("acme:\n  validation:\n    answer_wait_ms: 30001\n") == "acme.validation.answer_wait_ms");
   CHECK(wrong("acme:\n  base_url: http://acme.example\n") == "acme.base_url");
   CHECK(wrong("acme:\n  caa_identities: wotca.example\n") == "acme.caa_identities");
   CHECK(wrong("crl:\n  validity_days: 0\n") == "crl.validity_days");
   CHECK(wrong("crl:\n  validity_days: 2\n  refresh_hours: 48\n") == "crl.refresh_hours");
   auto ok = parse_config("acme:\n  base_url: https://acme.example/\n  validation:\n    resolver: 127.0.0.1:5353\n"
-                         "    allow_private_addresses: true\ncrl:\n  delta: true\n  shards: 4\n",
+                         "    allow_private_addresses: true\n    answer_wait_ms: 0\ncrl:\n  delta: true\n  shards: 4\n",
                          "/srv/ca");
   REQUIRE(ok);
   CHECK(ok->acme.base_url == "https://acme.example");
   CHECK(ok->acme.validation.resolver == "127.0.0.1:5353");
   CHECK(ok->acme.validation.allow_private_addresses);
+  CHECK(ok->acme.validation.answer_wait_ms == 0);
   CHECK(ok->crl.delta);
   CHECK(ok->crl.shards == 4);
 }
