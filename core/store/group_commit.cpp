@@ -44,12 +44,16 @@ result<void> flush_log(const std::string& wal) {
 
 }  // namespace
 
+std::string database_key(const std::filesystem::path& db_path) {
+  std::error_code ec;
+  auto absolute = std::filesystem::absolute(db_path, ec);
+  return (ec ? db_path : absolute.lexically_normal()).string();
+}
+
 std::shared_ptr<write_gate> write_gate::of(const std::filesystem::path& db_path) {
   static std::mutex registry_mutex;
   static std::map<std::string, std::weak_ptr<write_gate>> registry;
-  std::error_code ec;
-  auto absolute = std::filesystem::absolute(db_path, ec);
-  const std::string key = (ec ? db_path : absolute.lexically_normal()).string();
+  const std::string key = database_key(db_path);
   std::lock_guard lock(registry_mutex);
   if (auto existing = registry[key].lock()) return existing;
   // The files of stores all closed since (tests make many) are forgotten.

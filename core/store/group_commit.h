@@ -26,10 +26,15 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 
 #include "core/util/error.h"
 
 namespace wotca {
+
+// The key under which a process shares what belongs to one database file
+// (its gate, its writer connection): the absolute, normalised path.
+[[nodiscard]] std::string database_key(const std::filesystem::path& db_path);
 
 class write_gate {
  public:

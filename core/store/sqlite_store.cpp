@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <system_error>
 #include <utility>
 
@@ -1049,6 +1051,36 @@ result<void> create_private_file(const std::string& path) {
 
 }  // namespace
 
+// The connection through which every write of this process to one database
+// file goes, with the gate that orders those writes and shares their log
+// flushes. SQLite empties a connection's page cache whenever another
+// connection has written since its last transaction, so writers on a
+// connection each would read back from the log the pages the writer before
+// them just wrote; on one connection the pages written last stay cached.
+struct sqlite_store::shared_writer {
+  std::shared_ptr<write_gate> gate;
+  sqlite::connection db;  // used only while gate->writers() is held
+};
+
+result<std::shared_ptr<sqlite_store::shared_writer>> sqlite_store::shared_writer_of(
+    const std::filesystem::path& db_path, const sqlite_options& options) {
+  static std::mutex registry_mutex;
+  static std::map<std::string, std::weak_ptr<shared_writer>> registry;
+  const std::string key = database_key(db_path);
+  std::lock_guard lock(registry_mutex);
+  if (auto existing = registry[key].lock()) return existing;
+  std::erase_if(registry, [](const auto& entry) { return entry.second.expired(); });
+  // NOMUTEX: the gate's writers() mutex is held around every use.
+  auto db = sqlite::connection::open(db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
+  if (!db) return unexpected(db.error());
+  db->set_busy_timeout(options.busy_timeout);
+  if (auto r = db->exec("PRAGMA foreign_keys = ON"); !r) return unexpected(r.error());
+  if (auto r = db->exec("PRAGMA synchronous = NORMAL"); !r) return unexpected(r.error());
+  auto made = std::make_shared<shared_writer>(shared_writer{write_gate::of(db_path), std::move(*db)});
+  registry[key] = made;
+  return made;
+}
+
 result<std::unique_ptr<sqlite_store>> sqlite_store::open(const std::filesystem::path& db_path, open_mode mode,
                                                          const sqlite_options& options) {
   const std::string name = db_path.string();
@@ -1097,20 +1129,23 @@ result<std::unique_ptr<sqlite_store>> sqlite_store::open(const std::filesystem::
   // NORMAL, which in WAL mode survives a crash of the program) and a full
   // write then waits for a flush of the log shared with the writers beside
   // it (group_commit.h). The migration's writes are flushed the same way.
-  std::shared_ptr<write_gate> gate;
-  if (!in_memory && !options.read_only) gate = write_gate::of(db_path);
-  if (auto r = db->exec(gate ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL"); !r) {
+  const bool shared = !in_memory && !options.read_only;
+  if (auto r = db->exec(shared ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL"); !r) {
     return unexpected(r.error());
   }
   if (auto r = sqlite::migrate(*db, !options.read_only); !r) return unexpected(r.error());
-  if (gate) {
-    if (auto r = gate->make_durable(); !r) return unexpected(r.error());
+  std::shared_ptr<shared_writer> writer;
+  if (shared) {
+    auto w = shared_writer_of(db_path, options);
+    if (!w) return unexpected(w.error());
+    writer = std::move(*w);
+    if (auto r = writer->gate->make_durable(); !r) return unexpected(r.error());
   }
   if (options.read_only) {
     if (auto r = db->exec("PRAGMA query_only = ON"); !r) return unexpected(r.error());
   }
   // The constructor is private (only open() makes a usable store), so no make_unique.
-  return std::unique_ptr<sqlite_store>(new sqlite_store(std::move(*db), std::move(gate)));
+  return std::unique_ptr<sqlite_store>(new sqlite_store(std::move(*db), std::move(writer)));
 }
 
 result<void> sqlite_store::write(const std::function<result<void>(transaction&)>& fn) {
@@ -1125,14 +1160,16 @@ thread_local const write_gate* held_gate = nullptr;
 
 result<void> sqlite_store::write(const std::function<result<void>(transaction&)>& fn, durability d) {
   if (in_transaction_) return unexpected(nested("write"));
-  if (gate_ && held_gate == gate_.get()) {
+  write_gate* const gate = writer_ ? writer_->gate.get() : nullptr;
+  if (gate != nullptr && held_gate == gate) {
     return fail(errc::internal, "store",
                 "store::write() was called inside a write to the same database on another connection of this "
                 "thread; it would wait on its own lock");
   }
   auto committed = [&]() -> result<void> {
     std::unique_lock<std::mutex> turn;
-    if (gate_) turn = std::unique_lock<std::mutex>(gate_->writers());
+    if (gate != nullptr) turn = std::unique_lock<std::mutex>(gate->writers());
+    connection& db = writer_ ? writer_->db : db_;
     // A write to another file inside this one (another gate) must give the
     // outer one back when it ends, or a nested write to this file would
     // no longer be caught.
@@ -1140,17 +1177,17 @@ result<void> sqlite_store::write(const std::function<result<void>(transaction&)>
       const write_gate* outer = std::exchange(held_gate, nullptr);
       ~hold() { held_gate = outer; }
     } on_exit;
-    held_gate = gate_.get();
-    if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return r;
-    transaction_scope scope(db_, in_transaction_);
-    sqlite_transaction t(db_);
+    held_gate = gate;
+    if (auto r = db.exec("BEGIN IMMEDIATE"); !r) return r;
+    transaction_scope scope(db, in_transaction_);
+    sqlite_transaction t(db);
     if (auto r = fn(t); !r) return r;  // the scope rolls back
-    return db_.exec("COMMIT");         // on failure the scope rolls back
+    return db.exec("COMMIT");          // on failure the scope rolls back
   }();
   if (!committed) return committed;
   // After the lock is released: the writers behind this one go on while
   // the log is flushed, and share the flush if they are quick.
-  if (d == durability::full && gate_) return gate_->make_durable();
+  if (d == durability::full && gate != nullptr) return gate->make_durable();
   return {};
 }
 

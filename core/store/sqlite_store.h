@@ -1,8 +1,10 @@
 // The embedded store: one SQLite database file in WAL mode (ARCHITECTURE.md
 // "Data"), implementing every repository of store.h over one connection.
 //
-// Threads: one sqlite_store is one connection and is used by one thread at a
-// time; a daemon opens one per thread. Several processes may open the same
+// Threads: one sqlite_store is used by one thread at a time; a daemon opens
+// one per thread. Each reads on a connection of its own; the writes of all
+// stores of one file in a process take turns on one shared connection,
+// whose page cache then stays warm (see shared_writer in sqlite_store.cpp). Several processes may open the same
 // file: SQLite's locks serialise their writes, and a write that waits longer
 // than the busy timeout fails with errc::busy.
 #pragma once
@@ -69,14 +71,19 @@ class sqlite_store final : public store {
   [[nodiscard]] static int latest_schema_version();
 
  private:
-  sqlite_store(sqlite::connection db, std::shared_ptr<write_gate> gate) : db_(std::move(db)), gate_(std::move(gate)) {}
+  struct shared_writer;
+  [[nodiscard]] static result<std::shared_ptr<shared_writer>> shared_writer_of(const std::filesystem::path& db_path,
+                                                                               const sqlite_options& options);
+  sqlite_store(sqlite::connection db, std::shared_ptr<shared_writer> writer)
+      : db_(std::move(db)), writer_(std::move(writer)) {}
 
   // Repositories and statements borrow db_; a sqlite_store lives behind a
   // unique_ptr and never moves, so the address they hold stays valid.
   sqlite::connection db_;
-  // The file's writers in this process and their shared log flush; null
-  // for ":memory:" and read-only stores.
-  std::shared_ptr<write_gate> gate_;
+  // The connection and gate every write of this process to the file goes
+  // through (in sqlite_store.cpp); null for ":memory:" and read-only
+  // stores, whose writes (if any) use db_.
+  std::shared_ptr<shared_writer> writer_;
   bool in_transaction_ = false;
 };
 
