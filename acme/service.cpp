@@ -559,6 +559,17 @@ class service_impl final : public service {
   // request's nonce in the same commit as the request's own state change,
   // so a signed request costs one disk flush, not two; if it is rolled back
   // the nonce stays to be redeemed (by a later write or redeem_alone()).
+  //
+  // Durability: a change that stands on its own returns only once it is on
+  // disk (full): an account and its EAB binding, an account update, key
+  // change or deactivation, an issued certificate, a revocation. The steps
+  // of an order before its certificate (the new order, a challenge moving
+  // to processing, a validation result) are relaxed: committed to the log,
+  // which a crash of the daemon keeps, and on disk with the next full commit
+  // of any writer. A power loss may undo them; the client then finds the
+  // order gone or still pending and starts again. No certificate rests on an
+  // undone step: a certificate is recorded by a full commit, whose flush of
+  // the log covers every commit before it.
   result<void> write(const std::function<result<void>(transaction&)>& fn, durability d = durability::full) {
     request_context& ctx = *current_;
     const bool redeem = !ctx.nonce.empty() && !ctx.redeemed && !ctx.replayed;
@@ -1436,7 +1447,7 @@ class service_impl final : public service {
                                              "member:" + std::to_string(acct.member), detail.dump()});
       if (!e) return unexpected(e.error());
       return {};
-    });
+    }, durability::relaxed);  // a step of an order: see write()
     if (!w && limited) {
       metrics_.add("wotca_acme_rate_limited_total");
       return unexpected<problem>(std::move(*limited));
@@ -1696,7 +1707,7 @@ class service_impl final : public service {
                                              detail.dump()});
       if (!e) return unexpected(e.error());
       return {};
-    });
+    }, durability::relaxed);  // a step of an order: see write()
     if (!w) {
       metrics_.add("wotca_acme_validations_total{result=\"error\"}");
       return;
