@@ -1006,6 +1006,15 @@ class sqlite_transaction final : public transaction {
   sqlite::sqlite_acme acme_;
 };
 
+// Transaction control through the connection's statement cache: every
+// transaction begins and ends with one, and sqlite3_exec would parse it anew
+// each time.
+result<void> control(connection& db, const char* sql) {
+  auto st = db.prepare(sql);
+  if (!st) return unexpected(st.error());
+  return st->run();
+}
+
 // Ends a transaction on every way out of write()/read() that did not
 // commit, including an exception thrown by the caller's function: a
 // transaction left open would make every later call on this store fail.
@@ -1019,7 +1028,7 @@ class transaction_scope {
   ~transaction_scope() {
     // SQLite may have rolled back by itself (e.g. on SQLITE_FULL); then
     // there is nothing left to end.
-    if (db_.in_transaction()) (void)db_.exec("ROLLBACK");
+    if (db_.in_transaction()) (void)control(db_, "ROLLBACK");
     db_.refuse_writes(false);
     in_transaction_ = false;
   }
@@ -1178,11 +1187,11 @@ result<void> sqlite_store::write(const std::function<result<void>(transaction&)>
       ~hold() { held_gate = outer; }
     } on_exit;
     held_gate = gate;
-    if (auto r = db.exec("BEGIN IMMEDIATE"); !r) return r;
+    if (auto r = control(db, "BEGIN IMMEDIATE"); !r) return r;
     transaction_scope scope(db, in_transaction_);
     sqlite_transaction t(db);
     if (auto r = fn(t); !r) return r;  // the scope rolls back
-    return db.exec("COMMIT");          // on failure the scope rolls back
+    return control(db, "COMMIT");      // on failure the scope rolls back
   }();
   if (!committed) return committed;
   // After the lock is released: the writers behind this one go on while
@@ -1193,14 +1202,14 @@ result<void> sqlite_store::write(const std::function<result<void>(transaction&)>
 
 result<void> sqlite_store::read(const std::function<result<void>(transaction&)>& fn) {
   if (in_transaction_) return unexpected(nested("read"));
-  if (auto r = db_.exec("BEGIN"); !r) return r;
+  if (auto r = control(db_, "BEGIN"); !r) return r;
   transaction_scope scope(db_, in_transaction_);
   db_.refuse_writes(true);
   sqlite_transaction t(db_);
   auto r = fn(t);
   db_.refuse_writes(false);
   // Nothing was written; ROLLBACK ends the snapshot.
-  auto end = db_.exec("ROLLBACK");
+  auto end = control(db_, "ROLLBACK");
   if (!r) return r;
   return end;
 }
