@@ -45,7 +45,8 @@ void serve_until_stopped(std::string_view name, const sigset_t& signals, std::st
                          const std::function<result<void>()>& reload);
 
 // A daemon's main(): `run`'s exit status; an exception that escaped it is
-// logged as an internal error and the exit status is 3.
+// logged as an internal error and the exit status is 3. Sets the allocator's
+// trim threshold for a long-running, many-threaded process first.
 int daemon_main(std::string_view name, int (*run)(int, char**), int argc, char** argv);
 
 }  // namespace wotca
