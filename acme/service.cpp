@@ -1248,24 +1248,29 @@ class service_impl final : public service {
   }
 
   // RFC 8555 6.6: the orders of the last hour, per account and per member.
+  // Each count stops at its limit; at the limit, the next order is allowed
+  // once the limit-th newest order is an hour old.
   result<std::optional<problem>> rate_limit(transaction& tx, const acme_account& acct, sys_seconds now) const {
-    const sys_seconds hour_ago = now - std::chrono::hours(1);
-    auto by_account = tx.acme().orders_since_by_account(acct.id, hour_ago);
-    if (!by_account) return unexpected(by_account.error());
-    auto by_member = tx.acme().orders_since_by_member(acct.member, hour_ago);
-    if (!by_member) return unexpected(by_member.error());
+    // An order exactly an hour old has left the window, so Retry-After
+    // (when the counted order turns an hour old) is the first good moment.
+    const sys_seconds hour_ago = now - std::chrono::hours(1) + std::chrono::seconds(1);
     std::optional<problem> limited;
     auto limit = [&](const acme_order_count& c, int most, std::string_view who) {
       if (c.count < most) return;
       const auto wait = std::max<std::int64_t>(1, ((c.oldest ? *c.oldest : now) + std::chrono::hours(1) - now).count());
       problem pr(problem_type::rate_limited,
-                 fmt::format("{} created {} orders in the last hour; at most {} are allowed; retry in {} seconds",
-                             who, c.count, most, wait));
+                 fmt::format("{} created {} orders in the last hour, as many as are allowed; retry in {} seconds",
+                             who, most, wait));
       pr.headers.emplace_back("Retry-After", std::to_string(wait));
       limited = std::move(pr);
     };
+    auto by_account = tx.acme().orders_since_by_account(acct.id, hour_ago, cfg_.acme.orders_per_account_hour);
+    if (!by_account) return unexpected(by_account.error());
     limit(*by_account, cfg_.acme.orders_per_account_hour, "this account");
-    if (!limited) limit(*by_member, cfg_.acme.orders_per_member_hour, fmt::format("member {}", acct.member));
+    if (limited) return limited;
+    auto by_member = tx.acme().orders_since_by_member(acct.member, hour_ago, cfg_.acme.orders_per_member_hour);
+    if (!by_member) return unexpected(by_member.error());
+    limit(*by_member, cfg_.acme.orders_per_member_hour, fmt::format("member {}", acct.member));
     return limited;
   }
 
@@ -1323,16 +1328,13 @@ class service_impl final : public service {
     }
 
     const sys_seconds now = clock_.now();
-    // RFC 8555 6.6: per account and per member, counted from the store so
-    // every replica sees the same numbers.
+    // The rate limits (RFC 8555 6.6) are counted once, in the transaction
+    // that adds the order, where requests at once (here or at another
+    // replica) cannot all pass them.
     std::optional<problem> limited;
     std::optional<problem> owned;
     std::optional<problem> bad_renewal;
     auto counted = db().read([&](transaction& tx) -> result<void> {
-      auto l = rate_limit(tx, acct, now);
-      if (!l) return unexpected(l.error());
-      limited = std::move(*l);
-      if (limited) return {};
       if (replaces) {
         auto checked = check_replaces(tx, *replaces, *replaces_parts, acct, names);
         if (!checked) return unexpected(checked.error());
@@ -1357,10 +1359,6 @@ class service_impl final : public service {
       return {};
     });
     if (!counted) return unexpected<problem>(store_problem(counted.error()));
-    if (limited) {
-      metrics_.add("wotca_acme_rate_limited_total");
-      return unexpected<problem>(std::move(*limited));
-    }
     if (bad_renewal) return unexpected<problem>(std::move(*bad_renewal));
 
     // The policy now (R-SERVER-50 and the rest). R-NAME-COVERAGE is what
@@ -1387,8 +1385,6 @@ class service_impl final : public service {
     o.replaces = replaces;
     std::vector<acme_authz> authzs;
     auto w = write([&](transaction& tx) -> result<void> {
-      // Counted again where it counts: requests of one account at once
-      // (here or at another replica) do not all pass the limit.
       auto l = rate_limit(tx, acct, now);
       if (!l) return unexpected(l.error());
       if (*l) {

@@ -115,9 +115,15 @@ class acme_repository {
   [[nodiscard]] virtual result<std::vector<acme_order>> orders_of_authz(std::int64_t authz) = 0;
   // The valid (finalized) order whose "replaces" is `ari_id` (RFC 9773 5), if any.
   [[nodiscard]] virtual result<std::optional<acme_order>> replacement_of(std::string_view ari_id) = 0;
-  // Orders created at or after `since` (RFC 8555 6.6 rate limits).
-  [[nodiscard]] virtual result<acme_order_count> orders_since_by_account(std::int64_t account, sys_seconds since) = 0;
-  [[nodiscard]] virtual result<acme_order_count> orders_since_by_member(member_id member, sys_seconds since) = 0;
+  // The newest orders created at or after `since`, at most `at_most` of
+  // them (RFC 8555 6.6 rate limits): the count stops at the limit, so a
+  // check costs the limit at most, however many orders there are; with
+  // count == at_most, `oldest` is the at_most-th newest order, whose
+  // leaving the window is when the next order is allowed.
+  [[nodiscard]] virtual result<acme_order_count> orders_since_by_account(std::int64_t account, sys_seconds since,
+                                                                         std::int64_t at_most) = 0;
+  [[nodiscard]] virtual result<acme_order_count> orders_since_by_member(member_id member, sys_seconds since,
+                                                                        std::int64_t at_most) = 0;
 
   [[nodiscard]] virtual result<std::int64_t> add_authz(const acme_authz& a) = 0;
   [[nodiscard]] virtual result<std::optional<acme_authz>> find_authz(std::string_view public_id) = 0;

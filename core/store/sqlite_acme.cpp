@@ -315,17 +315,23 @@ result<std::optional<acme_order>> sqlite_acme::replacement_of(std::string_view a
   return query_one<acme_order>(*st, read_order);
 }
 
-result<acme_order_count> sqlite_acme::orders_since_by_account(std::int64_t account, sys_seconds since) {
-  auto st = db_.prepare("SELECT count(*), min(created_at) FROM acme_order WHERE account_id = ? AND created_at >= ?");
+result<acme_order_count> sqlite_acme::orders_since_by_account(std::int64_t account, sys_seconds since,
+                                                              std::int64_t at_most) {
+  auto st = db_.prepare(
+      "SELECT count(*), min(created_at) FROM (SELECT created_at FROM acme_order INDEXED BY acme_order_by_account "
+      "WHERE account_id = ? AND created_at >= ? ORDER BY created_at DESC LIMIT ?)");
   if (!st) return unexpected(st.error());
-  st->bind(1, account).bind(2, since);
+  st->bind(1, account).bind(2, since).bind(3, at_most);
   return count_of(*st);
 }
 
-result<acme_order_count> sqlite_acme::orders_since_by_member(member_id member, sys_seconds since) {
-  auto st = db_.prepare("SELECT count(*), min(created_at) FROM acme_order WHERE member_id = ? AND created_at >= ?");
+result<acme_order_count> sqlite_acme::orders_since_by_member(member_id member, sys_seconds since,
+                                                             std::int64_t at_most) {
+  auto st = db_.prepare(
+      "SELECT count(*), min(created_at) FROM (SELECT created_at FROM acme_order INDEXED BY acme_order_by_member "
+      "WHERE member_id = ? AND created_at >= ? ORDER BY created_at DESC LIMIT ?)");
   if (!st) return unexpected(st.error());
-  st->bind(1, member).bind(2, since);
+  st->bind(1, member).bind(2, since).bind(3, at_most);
   return count_of(*st);
 }
 

@@ -24,8 +24,10 @@ class sqlite_acme final : public acme_repository {
                                                     std::int64_t before_id) override;
   result<std::vector<acme_order>> orders_of_authz(std::int64_t authz) override;
   result<std::optional<acme_order>> replacement_of(std::string_view ari_id) override;
-  result<acme_order_count> orders_since_by_account(std::int64_t account, sys_seconds since) override;
-  result<acme_order_count> orders_since_by_member(member_id member, sys_seconds since) override;
+  result<acme_order_count> orders_since_by_account(std::int64_t account, sys_seconds since,
+                                                                 std::int64_t at_most) override;
+  result<acme_order_count> orders_since_by_member(member_id member, sys_seconds since,
+                                                                std::int64_t at_most) override;
 
   result<std::int64_t> add_authz(const acme_authz& a) override;
   result<std::optional<acme_authz>> find_authz(std::string_view public_id) override;

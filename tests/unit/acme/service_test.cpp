@@ -610,6 +610,27 @@ TEST_CASE("orders are rate-limited per account with Retry-After (RFC 8555 6.6)",
   CHECK(c.order({"c.example.org"}).status == 201);
 }
 
+TEST_CASE("a rate limit reached with orders to spare waits for the limit-th newest to age", "[acme]") {
+  // Three orders in the hour against a limit lowered to two (a
+  // configuration reload): the next one is allowed once only two are left
+  // in the window, when the second newest is an hour old, not the oldest.
+  acme_fixture f([](config& c) { c.acme.orders_per_account_hour = 3; });
+  client c(f);
+  c.register_for(f.member("alice@example.org", 100));
+  REQUIRE(c.order({"a.example.org"}).status == 201);
+  f.clk.advance(std::chrono::minutes(10));
+  REQUIRE(c.order({"b.example.org"}).status == 201);
+  f.clk.advance(std::chrono::minutes(10));
+  REQUIRE(c.order({"c.example.org"}).status == 201);
+  f.cfg.acme.orders_per_account_hour = 2;
+  auto limited = c.order({"d.example.org"});
+  auto p = problem_of(limited, "rateLimited", 429);
+  CHECK(header(limited, "Retry-After") == std::to_string(3600 - 600));
+  CHECK(p["detail"].get<std::string>().find("2 orders") != std::string::npos);
+  f.clk.advance(std::chrono::minutes(50));
+  CHECK(c.order({"d.example.org"}).status == 201);
+}
+
 TEST_CASE("orders are rate-limited per member across accounts", "[acme]") {
   acme_fixture f([](config& c) { c.acme.orders_per_member_hour = 1; });
   const member_id alice = f.member("alice@example.org", 100);

@@ -140,11 +140,16 @@ TEMPLATE_TEST_CASE("ACME orders link authorizations in order, count per account 
 
     const std::int64_t none[] = {z1};
     must(t.acme().add_order(order(acct, m, "o2", {"www.example.org"}, t0 + std::chrono::minutes(30)), none));
-    auto by_account = must(t.acme().orders_since_by_account(acct, t0));
+    auto by_account = must(t.acme().orders_since_by_account(acct, t0, 10));
     CHECK(by_account.count == 2);
     CHECK(by_account.oldest == t0);
-    CHECK(must(t.acme().orders_since_by_account(acct, t0 + std::chrono::minutes(1))).count == 1);
-    CHECK(must(t.acme().orders_since_by_member(m, t0)).count == 2);
+    CHECK(must(t.acme().orders_since_by_account(acct, t0 + std::chrono::minutes(1), 10)).count == 1);
+    CHECK(must(t.acme().orders_since_by_member(m, t0, 10)).count == 2);
+    // The count stops at its limit, and then names the newest it counted.
+    auto capped = must(t.acme().orders_since_by_member(m, t0, 1));
+    CHECK(capped.count == 1);
+    CHECK(capped.oldest == t0 + std::chrono::minutes(30));
+    CHECK(must(t.acme().orders_since_by_account(acct, t0, 1)).oldest == t0 + std::chrono::minutes(30));
     CHECK(must(t.acme().orders_of_account(acct, 10, 0)).at(0).public_id == "o2");  // newest first
     // A page after the newest: only the older one.
     const auto newest = must(t.acme().orders_of_account(acct, 1, 0));
