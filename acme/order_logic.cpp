@@ -11,12 +11,6 @@ namespace wotca::acme {
 
 namespace {
 
-std::string lowered(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string listed(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
@@ -46,16 +40,16 @@ result<std::string> normalize_identifier(std::string_view type, std::string_view
 
 std::vector<std::string> csr_name_set(const parsed_csr& csr) {
   std::vector<std::string> out;
-  if (csr.common_name) out.push_back(lowered(*csr.common_name));
-  for (const auto& d : csr.dns_names) out.push_back(lowered(d));
+  if (csr.common_name) out.push_back(ascii_lower(*csr.common_name));
+  for (const auto& d : csr.dns_names) out.push_back(ascii_lower(d));
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 
 std::optional<std::string> name_set_mismatch(std::vector<std::string> csr_names, std::vector<std::string> identifiers) {
-  for (auto& n : csr_names) n = lowered(n);
-  for (auto& n : identifiers) n = lowered(n);
+  for (auto& n : csr_names) n = ascii_lower(n);
+  for (auto& n : identifiers) n = ascii_lower(n);
   std::sort(csr_names.begin(), csr_names.end());
   csr_names.erase(std::unique(csr_names.begin(), csr_names.end()), csr_names.end());
   std::sort(identifiers.begin(), identifiers.end());

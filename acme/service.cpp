@@ -73,12 +73,6 @@ problem from_jose(const jose_error& e) {
   return problem(problem_type::malformed, e.detail);
 }
 
-std::string lowered(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string trimmed(std::string_view s) {
   auto b = s.find_first_not_of(" \t");
   if (b == std::string_view::npos) return {};
@@ -707,7 +701,7 @@ class service_impl final : public service {
                                 cfg_.acme.max_request_bytes),
                     413);
     }
-    const std::string media = lowered(trimmed(std::string_view(req.content_type).substr(0, req.content_type.find(';'))));
+    const std::string media = ascii_lower(trimmed(std::string_view(req.content_type).substr(0, req.content_type.find(';'))));
     if (media != "application/jose+json") {
       return refuse(problem_type::malformed,
                     "a POST must have Content-Type application/jose+json (RFC 8555 6.2), not '" +
@@ -849,7 +843,7 @@ class service_impl final : public service {
     for (const auto& item : c) {
       if (!item.is_string()) return refuse(problem_type::malformed, "\"contact\" must hold strings");
       const auto text = item.get<std::string>();
-      if (!starts_with(lowered(text.substr(0, 7)), "mailto:")) {
+      if (!starts_with(ascii_lower(text.substr(0, 7)), "mailto:")) {
         return refuse(problem_type::unsupported_contact,
                       "contact '" + text.substr(0, 100) + "' is not a mailto: URL; only email contacts are supported");
       }
@@ -1965,7 +1959,7 @@ class service_impl final : public service {
     bool shared = false;
     for (const auto& san : (*rec)->sans) {
       if (!starts_with(san, "DNS:")) continue;
-      const std::string name = lowered(std::string_view(san).substr(4));
+      const std::string name = ascii_lower(std::string_view(san).substr(4));
       shared = shared || std::find(names.begin(), names.end(), name) != names.end();
     }
     if (!shared) {

@@ -19,6 +19,7 @@
 #include "core/ca/registry.h"
 #include "core/pki/key.h"
 #include "core/store/sqlite_store.h"
+#include "core/util/encoding.h"
 #include "crl/publisher.h"
 
 namespace wotca::cli {
@@ -609,8 +610,7 @@ int run(int argc, char** argv) {
     if (!why || *why == revocation_reason::ca_compromise) {
       return fail(errc::invalid_input, "--reason", "'" + reason_text + "' is not a revocation reason this CA uses");
     }
-    std::string s = serial;
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string s = ascii_lower(serial);
     s.erase(std::remove(s.begin(), s.end(), ':'), s.end());
     // Revocation needs no CA key: the status daemons sign.
     ca_material none;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/pki/key.h"
+#include "core/util/encoding.h"
 
 namespace wotca {
 
@@ -65,8 +66,7 @@ result<std::vector<domain_name>> domains_covering(transaction& tx, member_id id,
     std::string name = requested;
     if (!name.empty() && name.back() == '.') name.pop_back();
     if (name.starts_with("*.")) name.erase(0, 2);
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    name = ascii_lower(name);
     // The name itself and every parent: "a.b.example" -> "b.example" -> "example".
     for (std::string_view rest = name; !rest.empty();) {
       candidates.emplace(rest);

@@ -132,8 +132,7 @@ result<member> registry::find_member(std::string_view id_or_email, std::string_v
       found = std::move(*m);
       return {};
     }
-    std::string lower = key;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    const std::string lower = ascii_lower(key);
     auto m = tx.members().find_by_email(lower);
     if (!m) return unexpected(m.error());
     if (*m) {

@@ -91,4 +91,12 @@ bool equal_constant_time(std::span<const std::uint8_t> a, std::span<const std::u
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
 }  // namespace wotca

@@ -1,5 +1,5 @@
 // Small encodings used across modules: hex, base64url (RFC 4648 §5, no
-// padding), SHA-256, constant-time comparison.
+// padding), SHA-256, constant-time comparison, ASCII lower case.
 #pragma once
 
 #include <cstdint>
@@ -21,5 +21,9 @@ using bytes = std::vector<std::uint8_t>;
 [[nodiscard]] bytes sha256(std::span<const std::uint8_t> b);
 [[nodiscard]] bytes sha256(std::string_view text);
 [[nodiscard]] bool equal_constant_time(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
+// A-Z to a-z and every other byte as it is, whatever the C locale: for the
+// case-insensitive ASCII of DNS names, email domains, serials and media
+// types.
+[[nodiscard]] std::string ascii_lower(std::string_view s);
 
 }  // namespace wotca
