@@ -1068,7 +1068,8 @@ result<void> create_private_file(const std::string& path) {
 // them just wrote; on one connection the pages written last stay cached.
 struct sqlite_store::shared_writer {
   std::shared_ptr<write_gate> gate;
-  sqlite::connection db;  // used only while gate->writers() is held
+  sqlite::connection db;                   // used only while gate->writers() is held
+  std::chrono::milliseconds busy_timeout;  // set on db now: each store's own applies to its writes
 };
 
 result<std::shared_ptr<sqlite_store::shared_writer>> sqlite_store::shared_writer_of(
@@ -1085,7 +1086,8 @@ result<std::shared_ptr<sqlite_store::shared_writer>> sqlite_store::shared_writer
   db->set_busy_timeout(options.busy_timeout);
   if (auto r = db->exec("PRAGMA foreign_keys = ON"); !r) return unexpected(r.error());
   if (auto r = db->exec("PRAGMA synchronous = NORMAL"); !r) return unexpected(r.error());
-  auto made = std::make_shared<shared_writer>(shared_writer{write_gate::of(db_path), std::move(*db)});
+  auto made =
+      std::make_shared<shared_writer>(shared_writer{write_gate::of(db_path), std::move(*db), options.busy_timeout});
   registry[key] = made;
   return made;
 }
@@ -1154,7 +1156,7 @@ result<std::unique_ptr<sqlite_store>> sqlite_store::open(const std::filesystem::
     if (auto r = db->exec("PRAGMA query_only = ON"); !r) return unexpected(r.error());
   }
   // The constructor is private (only open() makes a usable store), so no make_unique.
-  return std::unique_ptr<sqlite_store>(new sqlite_store(std::move(*db), std::move(writer)));
+  return std::unique_ptr<sqlite_store>(new sqlite_store(std::move(*db), std::move(writer), options.busy_timeout));
 }
 
 result<void> sqlite_store::write(const std::function<result<void>(transaction&)>& fn) {
@@ -1179,6 +1181,10 @@ result<void> sqlite_store::write(const std::function<result<void>(transaction&)>
     std::unique_lock<std::mutex> turn;
     if (gate != nullptr) turn = std::unique_lock<std::mutex>(gate->writers());
     connection& db = writer_ ? writer_->db : db_;
+    if (writer_ && writer_->busy_timeout != busy_timeout_) {
+      db.set_busy_timeout(busy_timeout_);
+      writer_->busy_timeout = busy_timeout_;
+    }
     // A write to another file inside this one (another gate) must give the
     // outer one back when it ends, or a nested write to this file would
     // no longer be caught.

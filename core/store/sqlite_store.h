@@ -74,8 +74,8 @@ class sqlite_store final : public store {
   struct shared_writer;
   [[nodiscard]] static result<std::shared_ptr<shared_writer>> shared_writer_of(const std::filesystem::path& db_path,
                                                                                const sqlite_options& options);
-  sqlite_store(sqlite::connection db, std::shared_ptr<shared_writer> writer)
-      : db_(std::move(db)), writer_(std::move(writer)) {}
+  sqlite_store(sqlite::connection db, std::shared_ptr<shared_writer> writer, std::chrono::milliseconds busy_timeout)
+      : db_(std::move(db)), writer_(std::move(writer)), busy_timeout_(busy_timeout) {}
 
   // Repositories and statements borrow db_; a sqlite_store lives behind a
   // unique_ptr and never moves, so the address they hold stays valid.
@@ -84,6 +84,8 @@ class sqlite_store final : public store {
   // through (in sqlite_store.cpp); null for ":memory:" and read-only
   // stores, whose writes (if any) use db_.
   std::shared_ptr<shared_writer> writer_;
+  // This store's busy timeout, set on the shared connection for its writes.
+  std::chrono::milliseconds busy_timeout_;
   bool in_transaction_ = false;
 };
 

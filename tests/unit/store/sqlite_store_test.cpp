@@ -354,6 +354,31 @@ TEST_CASE("a relaxed write commits, rolls back and nests like a full one", "[sto
   CHECK(member_count(*reopened) == 16);
 }
 
+TEST_CASE("each store's writes wait out its own busy timeout, on the connection the process shares", "[store]") {
+  temp_dir dir;
+  const auto file = dir.path() / "wotca.db";
+  sqlite_options patient;
+  patient.busy_timeout = std::chrono::milliseconds(2000);
+  sqlite_options quick;
+  quick.busy_timeout = std::chrono::milliseconds(100);
+  auto first = must(sqlite_store::open(file, open_mode::create, patient));  // opens the shared writer
+  auto second = must(sqlite_store::open(file, open_mode::existing, quick));
+  other_process holder(file);
+  auto waited_for = [](sqlite_store& s) {
+    const auto start = std::chrono::steady_clock::now();
+    must_fail(add_member(s, "alice@example.org"), errc::busy);
+    return std::chrono::steady_clock::now() - start;
+  };
+  const auto short_wait = waited_for(*second);
+  CHECK(short_wait >= std::chrono::milliseconds(90));
+  CHECK(short_wait < std::chrono::milliseconds(1500));
+  CHECK(waited_for(*first) >= std::chrono::milliseconds(1900));
+  CHECK(waited_for(*second) < std::chrono::milliseconds(1500));
+  holder.commit();
+  must(add_member(*second, "alice@example.org"));
+  CHECK(member_count(*first) == 2);
+}
+
 TEST_CASE("a relaxed write waits out the busy timeout like a full one, and the store goes on", "[store]") {
   temp_dir dir;
   const auto file = dir.path() / "wotca.db";
