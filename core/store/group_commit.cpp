@@ -51,16 +51,10 @@ std::string database_key(const std::filesystem::path& db_path) {
 }
 
 std::shared_ptr<write_gate> write_gate::of(const std::filesystem::path& db_path) {
-  static std::mutex registry_mutex;
-  static std::map<std::string, std::weak_ptr<write_gate>> registry;
-  const std::string key = database_key(db_path);
-  std::lock_guard lock(registry_mutex);
-  if (auto existing = registry[key].lock()) return existing;
-  // The files of stores all closed since (tests make many) are forgotten.
-  std::erase_if(registry, [](const auto& entry) { return entry.second.expired(); });
-  auto made = std::make_shared<write_gate>([wal = key + "-wal"] { return flush_log(wal); });
-  registry[key] = made;
-  return made;
+  // Making a gate cannot fail.
+  return *per_database<write_gate>::get(db_path, [](const std::string& key) -> result<std::shared_ptr<write_gate>> {
+    return std::make_shared<write_gate>([wal = key + "-wal"] { return flush_log(wal); });
+  });
 }
 
 result<void> write_gate::make_durable() {

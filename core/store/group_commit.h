@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -35,6 +36,27 @@ namespace wotca {
 // The key under which a process shares what belongs to one database file
 // (its gate, its writer connection): the absolute, normalised path.
 [[nodiscard]] std::string database_key(const std::filesystem::path& db_path);
+
+// One T per database file in this process, shared while anyone holds it:
+// the one alive for `db_path` (however the path is spelled), else what
+// make(key) returns, which is then remembered. Entries of files whose T
+// has gone are forgotten as new ones are made (tests open many files).
+template <class T>
+class per_database {
+ public:
+  template <class Make>  // result<std::shared_ptr<T>>(const std::string& key)
+  [[nodiscard]] static result<std::shared_ptr<T>> get(const std::filesystem::path& db_path, Make&& make) {
+    const std::string key = database_key(db_path);
+    static std::mutex registry_mutex;
+    static std::map<std::string, std::weak_ptr<T>> registry;
+    std::lock_guard lock(registry_mutex);
+    if (auto existing = registry[key].lock()) return existing;
+    std::erase_if(registry, [](const auto& entry) { return entry.second.expired(); });
+    result<std::shared_ptr<T>> made = make(key);
+    if (made) registry[key] = *made;
+    return made;
+  }
+};
 
 class write_gate {
  public:

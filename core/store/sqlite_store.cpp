@@ -8,8 +8,6 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
-#include <map>
-#include <mutex>
 #include <system_error>
 #include <utility>
 
@@ -1074,22 +1072,16 @@ struct sqlite_store::shared_writer {
 
 result<std::shared_ptr<sqlite_store::shared_writer>> sqlite_store::shared_writer_of(
     const std::filesystem::path& db_path, const sqlite_options& options) {
-  static std::mutex registry_mutex;
-  static std::map<std::string, std::weak_ptr<shared_writer>> registry;
-  const std::string key = database_key(db_path);
-  std::lock_guard lock(registry_mutex);
-  if (auto existing = registry[key].lock()) return existing;
-  std::erase_if(registry, [](const auto& entry) { return entry.second.expired(); });
-  // NOMUTEX: the gate's writers() mutex is held around every use.
-  auto db = sqlite::connection::open(db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
-  if (!db) return unexpected(db.error());
-  db->set_busy_timeout(options.busy_timeout);
-  if (auto r = db->exec("PRAGMA foreign_keys = ON"); !r) return unexpected(r.error());
-  if (auto r = db->exec("PRAGMA synchronous = NORMAL"); !r) return unexpected(r.error());
-  auto made =
-      std::make_shared<shared_writer>(shared_writer{write_gate::of(db_path), std::move(*db), options.busy_timeout});
-  registry[key] = made;
-  return made;
+  return per_database<shared_writer>::get(db_path, [&](const std::string&) -> result<std::shared_ptr<shared_writer>> {
+    // NOMUTEX: the gate's writers() mutex is held around every use.
+    auto db = sqlite::connection::open(db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
+    if (!db) return unexpected(db.error());
+    db->set_busy_timeout(options.busy_timeout);
+    if (auto r = db->exec("PRAGMA foreign_keys = ON"); !r) return unexpected(r.error());
+    if (auto r = db->exec("PRAGMA synchronous = NORMAL"); !r) return unexpected(r.error());
+    return std::make_shared<shared_writer>(
+        shared_writer{write_gate::of(db_path), std::move(*db), options.busy_timeout});
+  });
 }
 
 result<std::unique_ptr<sqlite_store>> sqlite_store::open(const std::filesystem::path& db_path, open_mode mode,
