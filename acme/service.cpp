@@ -1328,7 +1328,7 @@ class service_impl final : public service {
     std::optional<problem> limited;
     std::optional<problem> owned;
     std::optional<problem> bad_renewal;
-    auto counted = db().read([&](transaction& tx) -> result<void> {
+    auto checked = db().read([&](transaction& tx) -> result<void> {
       if (replaces) {
         auto checked = check_replaces(tx, *replaces, *replaces_parts, acct, names);
         if (!checked) return unexpected(checked.error());
@@ -1352,7 +1352,7 @@ class service_impl final : public service {
       }
       return {};
     });
-    if (!counted) return unexpected<problem>(store_problem(counted.error()));
+    if (!checked) return unexpected<problem>(store_problem(checked.error()));
     if (bad_renewal) return unexpected<problem>(std::move(*bad_renewal));
 
     // The policy now (R-SERVER-50 and the rest). R-NAME-COVERAGE is what
