@@ -14,15 +14,15 @@ namespace {
 // comparison would both cost more and accept non-token look-alikes.
 [[nodiscard]] constexpr char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
 
-[[nodiscard]] bool equal_ignoring_case(std::string_view a, std::string_view b) noexcept {
+}  // namespace
+
+bool equal_ignoring_case(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
     if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
   }
   return true;
 }
-
-}  // namespace
 
 std::string_view http_request::header(std::string_view name) const noexcept {
   // A linear scan: requests carry a handful of fields, fewer than a hash

@@ -17,6 +17,10 @@
 
 namespace wotca {
 
+// ASCII case-insensitive equality, for header field names and the tokens of
+// their values (RFC 9110 5.1, 5.6.2).
+[[nodiscard]] bool equal_ignoring_case(std::string_view a, std::string_view b) noexcept;
+
 // One request header field as received: name in the sender's case, value
 // without the surrounding whitespace.
 struct http_header {

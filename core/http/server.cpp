@@ -50,7 +50,18 @@ struct request_state {
   std::string query;  // copied before MHD rewrites it in place
   std::string body;
   bool headers_seen = false;  // the first access-handler call has been made
+  // The body broke max_body_bytes: it is read and dropped, and 413 answers
+  // it once it has ended. `discarded` counts what was dropped.
+  bool refused = false;
+  std::size_t discarded = 0;
 };
+
+// Whether the client waits for 100 Continue before sending its body.
+bool expects_continue(MHD_Connection* connection) noexcept {
+  const char* text = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+  if (text == nullptr) return false;
+  return equal_ignoring_case(text, "100-continue");  // RFC 9110 10.1.1: case-insensitive
+}
 
 // Leaves the path (and query parameters MHD parses for itself, which we do
 // not use) exactly as received; returns the length MHD must keep.
@@ -223,13 +234,25 @@ struct http_server::callbacks {
     auto* state = static_cast<request_state*>(*con_cls);
     if (state == nullptr) return queue_empty(connection, MHD_HTTP_INTERNAL_SERVER_ERROR);  // out of memory
 
+    const http_limits& limits = server.limits_;
     if (!state->headers_seen) {
-      // First call: headers only. A body declared too large is refused now,
-      // the only moment before its end that MHD can still answer; MHD then
-      // skips reading it and closes the connection after the 413.
+      // First call: headers only. A body declared too large is refused.
+      // libmicrohttpd has no lingering close: when it answers before the
+      // body's end, it closes a socket with unread bytes, the kernel resets
+      // the connection, and a client still sending may lose the answer
+      // (curl then reports "failed sending data"). So the 413 is sent now
+      // only to a client that waits for 100-continue and so sends nothing
+      // more, or for a body beyond max_discarded_bytes, which is not worth
+      // reading. Any other body is read, dropped, and answered after its end.
       state->headers_seen = true;
       if (const auto length = declared_length(connection)) {
-        if (*length > server.limits_.max_body_bytes) return queue_empty(connection, MHD_HTTP_CONTENT_TOO_LARGE);
+        if (*length > limits.max_body_bytes) {
+          if (expects_continue(connection) || *length > limits.max_discarded_bytes) {
+            return queue_empty(connection, MHD_HTTP_CONTENT_TOO_LARGE);
+          }
+          state->refused = true;
+          return MHD_YES;
+        }
         try {
           state->body.reserve(*length);
         } catch (...) {
@@ -240,17 +263,33 @@ struct http_server::callbacks {
     }
 
     if (*upload_data_size != 0) {
-      // Only a chunked body can get here past the limit (MHD reads exactly
-      // Content-Length bytes), and MHD cannot answer mid-body: close.
-      if (*upload_data_size > server.limits_.max_body_bytes - state->body.size()) return MHD_NO;
+      const std::size_t size = *upload_data_size;
+      *upload_data_size = 0;
+      // Only a chunked body can outgrow the limit here (MHD reads exactly
+      // Content-Length bytes); from then on it is dropped like one declared
+      // too large.
+      if (!state->refused && size > limits.max_body_bytes - state->body.size()) {
+        state->refused = true;
+        state->discarded = state->body.size();
+        std::string().swap(state->body);
+      }
+      if (state->refused) {
+        state->discarded += size;
+        // MHD cannot answer in the middle of a body: beyond what is worth
+        // reading, the connection is closed without an answer.
+        return state->discarded > limits.max_discarded_bytes ? MHD_NO : MHD_YES;
+      }
       try {
-        state->body.append(upload_data, *upload_data_size);
+        state->body.append(upload_data, size);
       } catch (...) {
         return MHD_NO;
       }
-      *upload_data_size = 0;
       return MHD_YES;
     }
+
+    // The body has been read whole, and dropped: the connection is still
+    // framed, so it may serve the client's next request.
+    if (state->refused) return queue_empty(connection, MHD_HTTP_CONTENT_TOO_LARGE);
 
     // The request is complete. Header views point into MHD's connection
     // memory, valid until the request ends; the vector is per thread and

@@ -44,6 +44,10 @@ using http_handler = std::function<http_response(const http_request&)>;
 // every one from their configuration.
 struct http_limits {
   std::size_t max_body_bytes = 65536;
+  // A body over max_body_bytes is read and dropped, up to this many bytes,
+  // so that 413 can follow it and every client reads the answer (see
+  // server.cpp); beyond it, the connection is closed.
+  std::size_t max_discarded_bytes = 1 << 20;
   // libmicrohttpd's memory per connection: it holds the request line, the
   // header fields and the read buffer, so it bounds the header size.
   std::size_t max_header_bytes = 32768;

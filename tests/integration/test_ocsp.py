@@ -156,11 +156,23 @@ def test_bad_input_gets_the_right_error_and_the_daemon_lives(issued, daemon, tmp
         out = tmp_path / "get"
         code = run(["curl", "-s", "-o", out, "-w", "%{http_code}", daemon.url + path]).stdout
         assert code == "200" and out.read_bytes() == malformed, path
-    # 10,000 CertIDs: refused as malformed (at most 100), quickly.
+    # 120 CertIDs fit the size limit but not the count: malformed (at most 100).
     run(["openssl", "ocsp", "-issuer", ca.pem("class1"), "-no_nonce", "-reqout", tmp_path / "many.der",
-                *sum([["-serial", str(i + 1)] for i in range(10000)], [])], timeout=120)
-    code, body = post((tmp_path / "many.der").read_bytes())
-    assert body == malformed or code == "413"
+         *sum([["-serial", str(i + 1)] for i in range(120)], [])])
+    many = (tmp_path / "many.der").read_bytes()
+    assert len(many) < 8192
+    assert post(many) == ("200", malformed)
+    # 10,000 CertIDs (640 kB, far beyond the socket buffers) with no
+    # Expect: 100-continue: curl sends it all and reads 413 every time.
+    run(["openssl", "ocsp", "-issuer", ca.pem("class1"), "-no_nonce", "-reqout", tmp_path / "huge.der",
+         *sum([["-serial", str(i + 1)] for i in range(10000)], [])], timeout=120)
+    huge = (tmp_path / "huge.der").read_bytes()
+    assert len(huge) > 600000
+    f = tmp_path / "huge-body"
+    f.write_bytes(huge)
+    code = run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Expect:", "-H",
+                "Content-Type: application/ocsp-request", "--data-binary", f"@{f}", daemon.url]).stdout
+    assert code == "413"
     assert daemon.alive()
     metrics = run(["curl", "-s", daemon.url + "metrics"]).stdout
     assert re.search(r'wotca_ocsp_responses_total\{status="malformedRequest"\} [1-9]', metrics)
