@@ -247,6 +247,7 @@ class session : public std::enable_shared_from_this<session> {
   // Answers a request that broke a limit or the syntax, then closes: the
   // rest of what the peer sent cannot be framed any more.
   void refuse(unsigned status, std::string_view type, const std::string& detail) {
+    draining_ = true;
     http_exchange_response out;
     out.status = status;
     out.set("Content-Type", "application/problem+json");
@@ -283,8 +284,31 @@ class session : public std::enable_shared_from_this<session> {
   void on_write(bool close_after, beast::error_code ec, std::size_t) {
     response_.reset();
     if (ec) return;
+    if (close_after && draining_) {
+      beast::get_lowest_layer(stream_).expires_after(state_->limits.read_timeout);  // in all, not per read
+      drained_ = buffer_.size();
+      return drain();
+    }
     if (close_after) return close();
     read();
+  }
+
+  // After a refusal the peer may still be sending the rest of its request.
+  // Closing a socket with unread bytes makes the kernel reset the
+  // connection, and a client still sending loses the answer it was about
+  // to read (curl: "connection reset"). So what it sends is read and
+  // dropped until it closes, up to kDrainBytes and for at most read_timeout
+  // in all, and only then is the connection closed.
+  void drain() {
+    buffer_.clear();
+    if (drained_ > kDrainBytes) return;  // a peer that keeps on sending: the reset is its own doing
+    stream_.async_read_some(buffer_.prepare(16384), beast::bind_front_handler(&session::on_drain, shared_from_this()));
+  }
+  void on_drain(beast::error_code ec, std::size_t n) {
+    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) return;  // the peer closed first
+    if (ec) return;
+    drained_ += n;
+    drain();
   }
 
   void close() {
@@ -301,6 +325,9 @@ class session : public std::enable_shared_from_this<session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http::response<http::string_body>> response_;
   std::string remote_;
+  static constexpr std::size_t kDrainBytes = 1 << 20;
+  bool draining_ = false;     // the request was refused unread: drain before closing
+  std::size_t drained_ = 0;   // bytes dropped since
 };
 
 class server_impl final : public tls_server {

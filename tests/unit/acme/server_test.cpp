@@ -235,6 +235,27 @@ TEST_CASE("tls_server: bodies and headers over the limits get 413 and 431, then 
   CHECK((*server)->metrics().find("wotca_acme_http_too_large_total 2") != std::string::npos);
 }
 
+TEST_CASE("tls_server: a client that sends a whole oversized body still reads the 413", "[acme][server][loopback]") {
+  pki p;
+  recording_handler h;
+  auto server = tls_server::start("127.0.0.1", 0, small_limits(), p.identity(), h.handler());
+  REQUIRE(server);
+  client c;
+  REQUIRE_FALSE(c.connect((*server)->port()));
+  beast::error_code ec;
+  http::request<http::string_body> big{http::verb::post, "/acme/new-order", 11};
+  big.set(http::field::host, "localhost");
+  // Far beyond the socket buffers, with no Expect: 100-continue: a server
+  // that closed right after its answer would reset this write.
+  big.body() = std::string(std::size_t{900} << 10, 'x');
+  auto r = c.exchange(big, ec);
+  REQUIRE_FALSE(ec);
+  CHECK(r.result_int() == 413);
+  CHECK_FALSE(r.keep_alive());
+  std::lock_guard lock(h.mu);
+  CHECK(h.seen.empty());
+}
+
 TEST_CASE("tls_server: a handler that throws gives 500, the server goes on", "[acme][server][loopback]") {
   pki p;
   recording_handler h;
