@@ -305,8 +305,8 @@ class session : public std::enable_shared_from_this<session> {
     stream_.async_read_some(buffer_.prepare(16384), beast::bind_front_handler(&session::on_drain, shared_from_this()));
   }
   void on_drain(beast::error_code ec, std::size_t n) {
-    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) return;  // the peer closed first
-    if (ec) return;
+    if (ec == asio::error::eof) return close();  // the peer's close_notify: answer it
+    if (ec) return;  // closed without close_notify, reset, timed out: nothing more to say
     drained_ += n;
     drain();
   }
