@@ -81,9 +81,11 @@
 
 #include "core/net/socket.h"
 #include "core/pki/ossl.h"
+#include "bench/acme_load_parse.h"
 #include "core/util/encoding.h"
 
 using namespace wotca;
+using namespace wotca::bench;
 using json = nlohmann::json;
 using steady = std::chrono::steady_clock;
 
@@ -96,15 +98,8 @@ using ssl_ctx_ptr = std::unique_ptr<SSL_CTX, ossl_detail::deleter<SSL_CTX, SSL_C
 using ssl_ptr = std::unique_ptr<SSL, ossl_detail::deleter<SSL, SSL_free>>;
 
 // --- failures, named as the Python original names them in "error KIND" ---
+// (load_error and connection_closed are in acme_load_parse.h)
 
-struct load_error : std::runtime_error {
-  load_error(const char* kind, const std::string& what) : std::runtime_error(what), kind(kind) {}
-  const char* kind;
-};
-// The server closed the connection (retried once on a new one if it was idle).
-struct connection_closed : load_error {
-  explicit connection_closed(const std::string& what) : load_error("ConnectionResetError", what) {}
-};
 struct timeout_error : load_error {
   explicit timeout_error(const std::string& what) : load_error("TimeoutError", what) {}
 };
@@ -242,69 +237,8 @@ std::string make_csr(const std::string& name) {
 // authorization of a token follows from the Host header the validator sends:
 // token "." thumbprint of that client's account key (RFC 8555 8.1, 8.3).
 // One thread, one epoll set, non-blocking sockets: an answer per connection,
-// then close.
-
-constexpr std::string_view not_found = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-// The answer to one request head (the bytes before the blank line), and
-// whether it is a key authorization.
-std::pair<std::string, bool> http01_answer(std::string_view head, const std::vector<std::string>& thumbprints) {
-  auto eol = head.find("\r\n");
-  std::string_view request_line = head.substr(0, eol);
-  std::string_view rest = eol == std::string_view::npos ? std::string_view{} : head.substr(eol + 2);
-  // ^GET /\.well-known/acme-challenge/([A-Za-z0-9_-]+) HTTP/1\.[01]$
-  constexpr std::string_view prefix = "GET /.well-known/acme-challenge/";
-  std::string_view token;
-  if (request_line.starts_with(prefix)) {
-    auto tail = request_line.substr(prefix.size());
-    auto space = tail.find(' ');
-    auto candidate = tail.substr(0, space);
-    bool token_chars = !candidate.empty() && std::all_of(candidate.begin(), candidate.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
-    });
-    if (space != std::string_view::npos && token_chars &&
-        (tail.substr(space) == " HTTP/1.0" || tail.substr(space) == " HTTP/1.1"))
-      token = candidate;
-  }
-  std::string_view host;
-  while (!rest.empty()) {
-    auto end = rest.find("\r\n");
-    std::string_view line = rest.substr(0, end);
-    rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 2);
-    auto colon = line.find(':');
-    std::string_view name = trim(line.substr(0, colon));
-    std::string_view value = colon == std::string_view::npos ? std::string_view{} : trim(line.substr(colon + 1));
-    if (iequals(name, "host")) {
-      // "name:port" loses its port; an IPv6 literal (several ':') is kept whole.
-      host = std::count(value.begin(), value.end(), ':') == 1 ? value.substr(0, value.rfind(':')) : value;
-    }
-  }
-  // ^w(\d+)- on the lower-cased host
-  std::optional<std::size_t> client;
-  if (host.size() >= 3 && (host[0] == 'w' || host[0] == 'W')) {
-    std::size_t i = 1, n = 0;
-    while (i < host.size() && std::isdigit(static_cast<unsigned char>(host[i])) && i < 10) n = n * 10 + (host[i++] - '0');
-    if (i > 1 && i < host.size() && host[i] == '-') client = n;
-  }
-  if (token.empty() || !client || *client >= thumbprints.size()) return {std::string(not_found), false};
-  std::string body = fmt::format("{}.{}", token, thumbprints[*client]);
-  return {fmt::format("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n"
-                      "Content-Length: {}\r\n\r\n{}",
-                      body.size(), body),
-          true};
-}
+// then close. The request heads are parsed by http01_answer
+// (acme_load_parse.h).
 
 class http01_responder {
  public:
@@ -480,19 +414,6 @@ struct client_stats {
   }
 };
 
-struct http_response {
-  int status = 0;
-  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
-  std::string body;
-
-  [[nodiscard]] const std::string* header(std::string_view name) const {
-    // The last of a repeated header wins, as in the Python's dict.
-    for (auto it = headers.rbegin(); it != headers.rend(); ++it)
-      if (it->first == name) return &it->second;
-    return nullptr;
-  }
-};
-
 struct target {
   std::string host;       // as in the URL, without brackets
   int port = 443;
@@ -510,8 +431,7 @@ class connection {
   void close() {
     ssl_.reset();
     fd_.reset();
-    buf_.clear();
-    pos_ = 0;
+    reader_.reset();
   }
 
   http_response request(std::string_view method, std::string_view path, const std::string* body = nullptr,
@@ -632,37 +552,14 @@ class connection {
     throw load_error("SSLError", openssl_failure(fmt::format("TLS {}", op)));
   }
 
-  void fill() {
+  // The reader's source: what one TLS record read brings.
+  void receive(std::string& into) {
     char chunk[65536];
     std::size_t got = 0;
     ERR_clear_error();
     int rc = SSL_read_ex(ssl_.get(), chunk, sizeof chunk, &got);
     if (rc != 1) io_failure(rc, "answer");
-    if (pos_ > 0 && pos_ == buf_.size()) {
-      buf_.clear();
-      pos_ = 0;
-    }
-    buf_.append(chunk, got);
-  }
-
-  [[nodiscard]] std::string_view buffered() const { return std::string_view(buf_).substr(pos_); }
-
-  std::string take(std::size_t n) {
-    while (buffered().size() < n) fill();
-    std::string out(buffered().substr(0, n));
-    pos_ += n;
-    return out;
-  }
-
-  std::string line() {
-    std::size_t end;
-    while ((end = buffered().find("\r\n")) == std::string_view::npos) {
-      if (buffered().size() > 65536) throw load_error("ValueError", "an HTTP line longer than 64 KiB");
-      fill();
-    }
-    std::string out(buffered().substr(0, end));
-    pos_ += end + 2;
-    return out;
+    into.append(chunk, got);
   }
 
   http_response exchange(std::string_view method, std::string_view path, const std::string* body,
@@ -677,84 +574,8 @@ class connection {
     int rc = SSL_write_ex(ssl_.get(), out.data(), out.size(), &written);
     if (rc != 1) io_failure(rc, "request");
 
-    std::size_t end;
-    while ((end = buffered().find("\r\n\r\n")) == std::string_view::npos) {
-      if (buffered().size() > 65536) throw load_error("ValueError", "an HTTP response head longer than 64 KiB");
-      fill();
-    }
-    std::string head(buffered().substr(0, end));
-    pos_ += end + 4;
-
-    http_response r;
-    std::string_view rest = head;
-    auto eol = rest.find("\r\n");
-    std::string_view status_line = rest.substr(0, eol);
-    rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 2);
-    auto sp1 = status_line.find(' ');
-    std::string_view version = status_line.substr(0, sp1);
-    std::string_view code =
-        sp1 == std::string_view::npos ? std::string_view{} : status_line.substr(sp1 + 1).substr(0, status_line.substr(sp1 + 1).find(' '));
-    if (!version.starts_with("HTTP/1.") || code.empty() || code.size() > 3 ||
-        !std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      throw load_error("ValueError", fmt::format("not an HTTP/1.x status line: {:?}", status_line.substr(0, 80)));
-    for (char c : code) r.status = r.status * 10 + (c - '0');
-    while (!rest.empty()) {
-      auto e = rest.find("\r\n");
-      std::string_view header_line = rest.substr(0, e);
-      rest = e == std::string_view::npos ? std::string_view{} : rest.substr(e + 2);
-      auto colon = header_line.find(':');
-      std::string name(trim(header_line.substr(0, colon)));
-      std::transform(name.begin(), name.end(), name.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      std::string_view value = colon == std::string_view::npos ? std::string_view{} : trim(header_line.substr(colon + 1));
-      r.headers.emplace_back(std::move(name), std::string(value));
-    }
-
-    auto lower = [](const std::string* v) {
-      std::string s = v ? *v : std::string{};
-      std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      return s;
-    };
-    bool close_after = lower(r.header("connection")) == "close" || version == "HTTP/1.0";
-    if (method == "HEAD" || r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200)) {
-      // no body
-    } else if (lower(r.header("transfer-encoding")) == "chunked") {
-      for (;;) {
-        std::string size_line = line();
-        std::string hex = size_line.substr(0, size_line.find(';'));
-        std::size_t size = 0;
-        try {
-          size = std::stoul(hex, nullptr, 16);
-        } catch (const std::exception&) {
-          throw load_error("ValueError", fmt::format("bad chunk size {:?}", hex.substr(0, 40)));
-        }
-        if (size == 0) {
-          while (!line().empty()) {  // trailers, up to the blank line
-          }
-          break;
-        }
-        if (size > (64u << 20)) throw load_error("ValueError", "a chunk larger than 64 MiB");
-        r.body += take(size);
-        take(2);
-      }
-    } else if (const std::string* length = r.header("content-length")) {
-      std::size_t n = 0;
-      try {
-        n = std::stoul(*length);
-      } catch (const std::exception&) {
-        throw load_error("ValueError", fmt::format("bad Content-Length {:?}", length->substr(0, 40)));
-      }
-      if (n > (64u << 20)) throw load_error("ValueError", "a body larger than 64 MiB");
-      r.body = take(n);
-    } else {  // until the server closes
-      try {
-        for (;;) fill();
-      } catch (const connection_closed&) {
-      }
-      r.body = std::string(buffered());
-      pos_ = buf_.size();
-      close_after = true;
-    }
+    bool close_after = false;
+    http_response r = reader_.read(method, close_after);
     if (close_after) close();
     return r;
   }
@@ -765,8 +586,7 @@ class connection {
   client_stats& stats_;
   unique_fd fd_;
   ssl_ptr ssl_;  // after fd_: freed first
-  std::string buf_;
-  std::size_t pos_ = 0;  // buf_[pos_..] is not consumed yet
+  response_reader reader_{[this](std::string& into) { receive(into); }};
 };
 
 // --- the ACME client ---
