@@ -133,13 +133,7 @@ class response_reader {
   // the connection cannot carry another request (Connection: close, HTTP/1.0,
   // or a body that ends with the connection).
   http_response read(std::string_view method, bool& close_after) {
-    std::size_t end;
-    while ((end = buffered().find("\r\n\r\n")) == std::string_view::npos) {
-      if (buffered().size() > 65536) throw load_error("ValueError", "an HTTP response head longer than 64 KiB");
-      fill();
-    }
-    std::string head(buffered().substr(0, end));
-    pos_ += end + 4;
+    const std::string head = until("\r\n\r\n", "an HTTP response head");
 
     http_response r;
     std::string_view rest = head;
@@ -231,16 +225,20 @@ class response_reader {
     return out;
   }
 
-  std::string line() {
+  // The bytes before the next `delimiter`, which is consumed too; at most
+  // 64 KiB are looked through.
+  std::string until(std::string_view delimiter, std::string_view what) {
     std::size_t end;
-    while ((end = buffered().find("\r\n")) == std::string_view::npos) {
-      if (buffered().size() > 65536) throw load_error("ValueError", "an HTTP line longer than 64 KiB");
+    while ((end = buffered().find(delimiter)) == std::string_view::npos) {
+      if (buffered().size() > 65536) throw load_error("ValueError", fmt::format("{} longer than 64 KiB", what));
       fill();
     }
     std::string out(buffered().substr(0, end));
-    pos_ += end + 2;
+    pos_ += end + delimiter.size();
     return out;
   }
+
+  std::string line() { return until("\r\n", "an HTTP line"); }
 
   source more_;
   std::string buf_;

@@ -206,14 +206,18 @@ TEST_CASE("tls_server: bodies and headers over the limits get 413 and 431, then 
   recording_handler h;
   auto server = tls_server::start("127.0.0.1", 0, small_limits(), p.identity(), h.handler());
   REQUIRE(server);
-  {
+  // The second body is far beyond the socket buffers, with no Expect:
+  // 100-continue: a server that closed right after its answer would reset
+  // the connection while the client still writes, and the 413 would be lost.
+  for (const std::size_t size : {std::size_t{2000}, std::size_t{900} << 10}) {
     client c;
     REQUIRE_FALSE(c.connect((*server)->port()));
     beast::error_code ec;
     http::request<http::string_body> big{http::verb::post, "/acme/new-account", 11};
     big.set(http::field::host, "localhost");
-    big.body() = std::string(2000, 'x');
+    big.body() = std::string(size, 'x');
     auto r = c.exchange(big, ec);
+    INFO("body of " << size << " bytes");
     REQUIRE_FALSE(ec);
     CHECK(r.result_int() == 413);
     CHECK(r[http::field::content_type] == "application/problem+json");
@@ -232,28 +236,7 @@ TEST_CASE("tls_server: bodies and headers over the limits get 413 and 431, then 
   }
   std::lock_guard lock(h.mu);
   CHECK(h.seen.empty());
-  CHECK((*server)->metrics().find("wotca_acme_http_too_large_total 2") != std::string::npos);
-}
-
-TEST_CASE("tls_server: a client that sends a whole oversized body still reads the 413", "[acme][server][loopback]") {
-  pki p;
-  recording_handler h;
-  auto server = tls_server::start("127.0.0.1", 0, small_limits(), p.identity(), h.handler());
-  REQUIRE(server);
-  client c;
-  REQUIRE_FALSE(c.connect((*server)->port()));
-  beast::error_code ec;
-  http::request<http::string_body> big{http::verb::post, "/acme/new-order", 11};
-  big.set(http::field::host, "localhost");
-  // Far beyond the socket buffers, with no Expect: 100-continue: a server
-  // that closed right after its answer would reset this write.
-  big.body() = std::string(std::size_t{900} << 10, 'x');
-  auto r = c.exchange(big, ec);
-  REQUIRE_FALSE(ec);
-  CHECK(r.result_int() == 413);
-  CHECK_FALSE(r.keep_alive());
-  std::lock_guard lock(h.mu);
-  CHECK(h.seen.empty());
+  CHECK((*server)->metrics().find("wotca_acme_http_too_large_total 3") != std::string::npos);
 }
 
 TEST_CASE("tls_server: a handler that throws gives 500, the server goes on", "[acme][server][loopback]") {
