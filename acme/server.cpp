@@ -297,11 +297,11 @@ class session : public std::enable_shared_from_this<session> {
   // Closing a socket with unread bytes makes the kernel reset the
   // connection, and a client still sending loses the answer it was about
   // to read (curl: "connection reset"). So what it sends is read and
-  // dropped until it closes, up to kDrainBytes and for at most read_timeout
-  // in all, and only then is the connection closed.
+  // dropped until it closes, up to max_drained_bytes and for at most
+  // read_timeout in all, and only then is the connection closed.
   void drain() {
     buffer_.clear();
-    if (drained_ > kDrainBytes) return;  // a peer that keeps on sending: the reset is its own doing
+    if (drained_ > max_drained_bytes) return;  // a peer that keeps on sending: the reset is its own doing
     stream_.async_read_some(buffer_.prepare(16384), beast::bind_front_handler(&session::on_drain, shared_from_this()));
   }
   void on_drain(beast::error_code ec, std::size_t n) {
@@ -325,9 +325,9 @@ class session : public std::enable_shared_from_this<session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http::response<http::string_body>> response_;
   std::string remote_;
-  static constexpr std::size_t kDrainBytes = 1 << 20;
-  bool draining_ = false;     // the request was refused unread: drain before closing
-  std::size_t drained_ = 0;   // bytes dropped since
+  static constexpr std::size_t max_drained_bytes = 1 << 20;
+  bool draining_ = false;    // the request was refused unread: drain before closing
+  std::size_t drained_ = 0;  // bytes dropped since
 };
 
 class server_impl final : public tls_server {
