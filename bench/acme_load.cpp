@@ -1088,8 +1088,7 @@ target parse_directory(const options& o) {
     t.host = authority.substr(0, colon);
     if (colon != std::string_view::npos) port = authority.substr(colon + 1);
   }
-  std::transform(t.host.begin(), t.host.end(), t.host.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  t.host = ascii_lower(t.host);
   if (t.host.empty()) usage_error("--directory must be an https URL");
   if (!port.empty()) {
     t.port = 0;

@@ -21,6 +21,8 @@
 
 #include <fmt/format.h>
 
+#include "core/util/encoding.h"
+
 namespace wotca::bench {
 
 // --- failures, named as the Python original names them in "error KIND" ---
@@ -45,9 +47,7 @@ inline std::string_view trim(std::string_view s) {
 }
 
 inline bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
+  return a.size() == b.size() && ascii_lower(a) == ascii_lower(b);
 }
 
 // The answer to one request head (the bytes before the blank line), and
@@ -154,19 +154,13 @@ class response_reader {
       std::string_view header_line = rest.substr(0, e);
       rest = e == std::string_view::npos ? std::string_view{} : rest.substr(e + 2);
       auto colon = header_line.find(':');
-      std::string name(trim(header_line.substr(0, colon)));
-      std::transform(name.begin(), name.end(), name.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      std::string name = ascii_lower(trim(header_line.substr(0, colon)));
       std::string_view value =
           colon == std::string_view::npos ? std::string_view{} : trim(header_line.substr(colon + 1));
       r.headers.emplace_back(std::move(name), std::string(value));
     }
 
-    auto lower = [](const std::string* v) {
-      std::string s = v ? *v : std::string{};
-      std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      return s;
-    };
+    auto lower = [](const std::string* v) { return v ? ascii_lower(*v) : std::string{}; };
     close_after = lower(r.header("connection")) == "close" || version == "HTTP/1.0";
     if (method == "HEAD" || r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200)) {
       // no body
