@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/net/socket.h"
+#include "core/util/encoding.h"
 
 namespace wotca {
 
@@ -127,11 +128,6 @@ result<std::string> encode_name(std::string_view name) {
   }
   wire += '\0';
   return wire;
-}
-
-std::string lowered(std::string s) {
-  for (auto& c : s) c = lower(c);
-  return s;
 }
 
 void put_u16(std::vector<std::uint8_t>& out, std::uint16_t v) {
@@ -488,7 +484,7 @@ result<dns_answer> parse_response(std::span<const std::uint8_t> response, std::u
                                   dns_type type) {
   auto expected_name = encode_name(name);
   if (!expected_name) return unexpected(std::move(expected_name.error()));
-  const std::string qname = lowered(std::move(*expected_name));
+  const std::string qname = ascii_lower(*expected_name);
   if (response.size() < header_size) {
     return malformed("a DNS message has a 12-byte header; got " + std::to_string(response.size()) + " bytes");
   }

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "core/pki/key.h"
+#include "core/util/encoding.h"
 
 namespace wotca {
 
@@ -56,14 +57,6 @@ std::string_view as_view(const ASN1_STRING* s) {
 }
 
 bool is_space(std::uint8_t c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // Strict UTF-8 (no overlong forms, surrogates or code points past
 // U+10FFFF), no control characters; the number of code points on success.
@@ -436,7 +429,7 @@ result<std::string> normalize_dns_name(std::string_view name) {
   if (!s.empty() && s.back() == '.') s.remove_suffix(1);
   if (s.empty()) return refuse("it is empty");
   if (s.size() > max_dns_name) return refuse("it is longer than 253 characters");
-  std::string out = lower(s);
+  std::string out = ascii_lower(s);
   // RFC 1035 2.3.1 (as relaxed by RFC 1123 2.1): labels of letters, digits
   // and hyphens, starting and ending with a letter or digit, at most 63
   // characters. RFC 6125 6.4.3 / CA/B BR 7.1.4.2: a wildcard is only the
@@ -500,7 +493,7 @@ result<std::string> normalize_email(std::string_view email) {
   if (domain.starts_with("*.")) return refuse("the domain is a wildcard");
   auto d = normalize_dns_name(domain);
   if (!d) return refuse("the domain is not a valid DNS name");
-  return lower(local) + "@" + *d;
+  return ascii_lower(local) + "@" + *d;
 }
 
 result<parsed_csr> parse_csr(std::span<const std::uint8_t> bytes) {

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <string>
 
+#include "core/util/encoding.h"
+
 namespace wotca {
 
 namespace {
@@ -13,12 +15,6 @@ constexpr int assurer_ap = 100;           // R-ASSURER, R-CODESIGN
 constexpr size_t max_cn_chars = 64;       // RFC 5280 ub-common-name
 
 char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
-
-std::string lowered(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = lower(c);
-  return out;
-}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -364,7 +360,7 @@ std::string_view to_string(request_path p) {
 
 // Accepts the hyphenated names to_string gives and their snake_case twins.
 std::optional<cert_profile> cert_profile_from(std::string_view s) {
-  std::string norm = lowered(s);
+  std::string norm = ascii_lower(s);
   for (auto& c : norm) {
     if (c == '_') c = '-';
   }
@@ -377,7 +373,7 @@ std::optional<cert_profile> cert_profile_from(std::string_view s) {
 }
 
 std::optional<issuer_class> issuer_class_from(std::string_view s) {
-  std::string norm = lowered(s);
+  std::string norm = ascii_lower(s);
   if (norm == "root") return issuer_class::root;
   if (norm == "class1") return issuer_class::class1;
   if (norm == "class3") return issuer_class::class3;
@@ -385,7 +381,7 @@ std::optional<issuer_class> issuer_class_from(std::string_view s) {
 }
 
 std::optional<request_path> request_path_from(std::string_view s) {
-  std::string norm = lowered(s);
+  std::string norm = ascii_lower(s);
   for (auto p : {request_path::cli, request_path::acme, request_path::scep}) {
     if (to_string(p) == norm) return p;
   }
