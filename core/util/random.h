@@ -14,7 +14,9 @@ class random_source {
   virtual void fill(std::span<std::uint8_t> out) = 0;
 };
 
-// OpenSSL's RAND_bytes (the system CSPRNG behind OpenSSL's DRBG).
+// OpenSSL's RAND_bytes (the system CSPRNG behind OpenSSL's DRBG). Small
+// requests are served from a per-thread block of its output, each byte
+// once; a forked child draws a new block.
 class system_random final : public random_source {
  public:
   void fill(std::span<std::uint8_t> out) override;
