@@ -1556,8 +1556,9 @@ class service_impl final : public service {
       starts.push_back({std::move(job)});
       return {};
     },
-    // A POST-as-GET changes nothing but the nonce (see redeem_alone()).
-    sr.post_as_get() ? durability::relaxed : durability::full);
+    // A step of an order (see write()): a power loss that undoes the move
+    // to processing leaves the challenge pending, and the client POSTs again.
+    durability::relaxed);
     if (!w) {
       starts.clear();
       return unexpected<problem>(store_problem(w.error()));
