@@ -77,7 +77,8 @@ def test_verifies_then_fails_as_revoked_within_the_debounce_window(issued, daemo
         out = verify(leaf, chain, crl)
         if out.returncode != 0:
             break
-        assert time.time() - revoked_at < 2 + 3, "the revocation was not published within the debounce window"
+        # 2 s of debounce, and slack for a loaded machine: far below the default 60 s
+        assert time.time() - revoked_at < 2 + 8, "the revocation was not published within the debounce window"
         time.sleep(0.2)
     assert "certificate revoked" in out.stdout + out.stderr
     text = run(["openssl", "crl", "-in", crl, "-noout", "-text"]).stdout
