@@ -532,8 +532,19 @@ class service_impl final : public service {
   }
   certificate_authority& ca() { return *current_worker().ca; }
 
+  // How long a challenge may be processing before its validation counts as
+  // lost (its daemon stopped; validations are not resumed): four times the
+  // longest a validation takes with its retries, and at least 5 minutes.
+  [[nodiscard]] std::chrono::seconds stale_validation_after() const {
+    const auto& v = cfg_.acme.validation;
+    const std::int64_t attempts = std::max(1, v.attempts);
+    const std::chrono::milliseconds longest(attempts * v.timeout_ms + (attempts - 1) * v.retry_ms);
+    return std::max<std::chrono::seconds>(std::chrono::minutes(5), std::chrono::ceil<std::chrono::seconds>(4 * longest));
+  }
+
   // Records the request's nonce as used inside `tx` (and, once a minute,
-  // forgets the nonces that are stale anyway and expires old objects).
+  // forgets the nonces that are stale anyway, expires old objects and
+  // sends challenges whose validation was lost back to pending).
   // errc::conflict, with ctx.replayed set, if any replica redeemed it first.
   result<void> redeem_in(transaction& tx) {
     request_context& ctx = *current_;
@@ -543,6 +554,7 @@ class service_impl final : public service {
         last_sweep_.compare_exchange_strong(last, now.time_since_epoch().count())) {
       if (auto p = tx.acme().prune_nonces(now); !p) return unexpected(p.error());
       if (auto e = tx.acme().expire(now); !e) return unexpected(e.error());
+      if (auto r = tx.acme().reset_stale_validations(now - stale_validation_after()); !r) return unexpected(r.error());
     }
     auto r = tx.acme().redeem_nonce(ctx.nonce, now + nonces_.lifetime());
     if (!r && r.error().code == errc::conflict) ctx.replayed = true;
@@ -1116,7 +1128,10 @@ class service_impl final : public service {
   // --- orders (RFC 8555 7.4) -----------------------------------------------------------------
 
   [[nodiscard]] static acme_order_status shown(const acme_order& o, sys_seconds now) {
-    if ((o.status == acme_order_status::pending || o.status == acme_order_status::ready) && o.expires_at <= now) {
+    // As expire() will write it (a processing order past its expiry lost its finalize).
+    if ((o.status == acme_order_status::pending || o.status == acme_order_status::ready ||
+         o.status == acme_order_status::processing) &&
+        o.expires_at <= now) {
       return acme_order_status::invalid;
     }
     return o.status;
@@ -1546,6 +1561,7 @@ class service_impl final : public service {
         if (s.status == acme_challenge_status::processing) return {};  // one validation per authorization at a time
       }
       c->status = acme_challenge_status::processing;
+      c->processing_since = now;
       if (auto u = tx.acme().update_challenge(*c); !u) return u;
       validation_job job;
       job.challenge_id = c->id;
@@ -1618,6 +1634,24 @@ class service_impl final : public service {
       if (!acct) return unexpected(acct.error());
       if (!*acct) return fail(errc::internal, "acme_authz", "the authorization's account is missing");
       const member_id who = (*acct)->member;
+      c.processing_since.reset();
+
+      // The authorization was deactivated or expired while the validation
+      // ran: those states are final (RFC 8555 7.1.6), so the result closes
+      // the challenge and nothing else; no domain is recorded.
+      if (const auto now_shown = shown(a, now); now_shown != acme_authz_status::pending) {
+        problem pr(problem_type::malformed, "the authorization became " + std::string(to_string(now_shown)) +
+                                                " while it was validated; the result was not applied");
+        c.status = acme_challenge_status::invalid;
+        c.error = pr.to_json().dump();
+        if (auto u = tx.acme().update_challenge(c); !u) return u;
+        json detail = {{"domain", a.identifier}, {"challenge", c.type}, {"authz", a.public_id},
+                       {"error", pr.detail}, {"via", "acme"}};
+        auto e = tx.audit().append(audit_entry{0, now, actor(a.account), "acme.challenge.invalid",
+                                               "member:" + std::to_string(who), detail.dump()});
+        if (!e) return unexpected(e.error());
+        return {};
+      }
 
       validation_outcome out = reported;
       if (out.valid) {

@@ -83,6 +83,9 @@ struct acme_challenge {
   std::optional<sys_seconds> validated_at;
   std::optional<std::string> error;              // problem document (JSON) when invalid
   std::optional<std::string> validation_record;  // JSON array
+  // When it became processing (set while processing, else empty): a
+  // validation lost with its daemon is found by its age (reset_stale_validations).
+  std::optional<sys_seconds> processing_since;
 };
 
 struct acme_order_count {
@@ -144,12 +147,20 @@ class acme_repository {
   [[nodiscard]] virtual result<std::optional<acme_challenge>> find_challenge(std::string_view public_id) = 0;
   [[nodiscard]] virtual result<std::optional<acme_challenge>> find_challenge_by_id(std::int64_t id) = 0;
   [[nodiscard]] virtual result<std::vector<acme_challenge>> challenges_of_authz(std::int64_t authz) = 0;
-  // Writes status, validated_at, error and validation_record of `c.id`.
+  // Writes status, validated_at, error, validation_record and
+  // processing_since of `c.id`.
   [[nodiscard]] virtual result<void> update_challenge(const acme_challenge& c) = 0;
 
-  // Ends what expired at `now`: pending or ready orders become invalid,
+  // Ends what expired at `now`: pending, ready or processing orders become
+  // invalid (an order still processing at its expiry lost its finalize to a
+  // crash: its certificate is recorded together with the move to valid),
   // pending and valid authorizations expired. Returns the rows changed.
   [[nodiscard]] virtual result<std::int64_t> expire(sys_seconds now) = 0;
+
+  // Challenges processing since `before` or earlier (or since an unknown
+  // time) go back to pending: their validation was lost (the daemon that
+  // ran it stopped), and the client may POST them again. Returns how many.
+  [[nodiscard]] virtual result<std::int64_t> reset_stale_validations(sys_seconds before) = 0;
 
   // Records `nonce` as redeemed until `expires_at`. conflict if it was
   // redeemed already, by this process or any other sharing the database.

@@ -268,7 +268,16 @@ constexpr std::string_view v4 = R"sql(
 CREATE INDEX acme_order_by_replaces ON acme_order (replaces) WHERE replaces IS NOT NULL;
 )sql";
 
-constexpr std::array<std::string_view, 4> migrations = {v1, v2, v3, v4};
+// v5: a challenge records since when it has been processing, so that one
+// whose validation was lost with its daemon goes back to pending instead of
+// holding its authorization (and every order reusing it) for a day. The
+// index holds only processing challenges, so the sweep reads a few rows.
+constexpr std::string_view v5 = R"sql(
+ALTER TABLE acme_challenge ADD COLUMN processing_since INTEGER;
+CREATE INDEX acme_challenge_processing ON acme_challenge (processing_since) WHERE status = 'processing';
+)sql";
+
+constexpr std::array<std::string_view, 5> migrations = {v1, v2, v3, v4, v5};
 
 result<bool> has_version_table(connection& db) {
   auto st = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'");

@@ -95,7 +95,7 @@ namespace {
 #define WOTCA_ACME_AUTHZ_COLUMNS \
   "a.id, a.public_id, a.account_id, a.identifier, a.wildcard, a.status, a.expires_at, a.created_at"
 #define WOTCA_ACME_CHALLENGE_COLUMNS \
-  "id, public_id, authz_id, type, token, status, validated_at, error, validation_record"
+  "id, public_id, authz_id, type, token, status, validated_at, error, validation_record, processing_since"
 
 result<acme_account> read_account(const statement& st) {
   acme_account a;
@@ -164,6 +164,7 @@ result<acme_challenge> read_challenge(const statement& st) {
   c.validated_at = st.optional_time(6);
   c.error = optional_text(st, 7);
   c.validation_record = optional_text(st, 8);
+  c.processing_since = st.optional_time(9);
   return c;
 }
 
@@ -404,7 +405,7 @@ result<std::optional<acme_authz>> sqlite_acme::reusable_authz(std::int64_t accou
 result<std::int64_t> sqlite_acme::add_challenge(const acme_challenge& c) {
   auto st = db_.prepare(
       "INSERT INTO acme_challenge (public_id, authz_id, type, token, status, validated_at, error, "
-      "validation_record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+      "validation_record, processing_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!st) return unexpected(st.error());
   st->bind(1, c.public_id)
       .bind(2, c.authz)
@@ -413,7 +414,8 @@ result<std::int64_t> sqlite_acme::add_challenge(const acme_challenge& c) {
       .bind(5, to_string(c.status))
       .bind(6, c.validated_at)
       .bind(7, c.error)
-      .bind(8, c.validation_record);
+      .bind(8, c.validation_record)
+      .bind(9, c.processing_since);
   auto r = on_conflict(st->run(), "acme_challenge",
                        fmt::format("authorization {} has a {} challenge already, or the id {} is taken", c.authz,
                                    c.type, c.public_id));
@@ -444,9 +446,15 @@ result<std::vector<acme_challenge>> sqlite_acme::challenges_of_authz(std::int64_
 
 result<void> sqlite_acme::update_challenge(const acme_challenge& c) {
   auto st = db_.prepare(
-      "UPDATE acme_challenge SET status = ?, validated_at = ?, error = ?, validation_record = ? WHERE id = ?");
+      "UPDATE acme_challenge SET status = ?, validated_at = ?, error = ?, validation_record = ?, processing_since = ? "
+      "WHERE id = ?");
   if (!st) return unexpected(st.error());
-  st->bind(1, to_string(c.status)).bind(2, c.validated_at).bind(3, c.error).bind(4, c.validation_record).bind(5, c.id);
+  st->bind(1, to_string(c.status))
+      .bind(2, c.validated_at)
+      .bind(3, c.error)
+      .bind(4, c.validation_record)
+      .bind(5, c.processing_since)
+      .bind(6, c.id);
   return run_on_one(db_, *st, "acme_challenge.id", fmt::format("there is no ACME challenge {}", c.public_id));
 }
 
@@ -455,7 +463,8 @@ result<void> sqlite_acme::update_challenge(const acme_challenge& c) {
 result<std::int64_t> sqlite_acme::expire(sys_seconds now) {
   std::int64_t changed = 0;
   auto orders = db_.prepare(
-      "UPDATE acme_order SET status = 'invalid', error = ? WHERE status IN ('pending', 'ready') AND expires_at <= ?");
+      "UPDATE acme_order SET status = 'invalid', error = ? WHERE status IN ('pending', 'ready', 'processing') AND "
+      "expires_at <= ?");
   if (!orders) return unexpected(orders.error());
   orders->bind(1, std::string_view(R"({"type":"urn:ietf:params:acme:error:malformed","detail":"the order expired before it was finalized","status":400})"))
       .bind(2, now);
@@ -468,6 +477,17 @@ result<std::int64_t> sqlite_acme::expire(sys_seconds now) {
   if (auto r = authzs->run(); !r) return unexpected(r.error());
   changed += db_.changes();
   return changed;
+}
+
+result<std::int64_t> sqlite_acme::reset_stale_validations(sys_seconds before) {
+  // Through the partial index of processing challenges (v5): a few rows.
+  auto st = db_.prepare(
+      "UPDATE acme_challenge SET status = 'pending', processing_since = NULL WHERE status = 'processing' AND "
+      "(processing_since IS NULL OR processing_since <= ?)");
+  if (!st) return unexpected(st.error());
+  st->bind(1, before);
+  if (auto r = st->run(); !r) return unexpected(r.error());
+  return db_.changes();
 }
 
 result<void> sqlite_acme::redeem_nonce(std::string_view nonce, sys_seconds expires_at) {

@@ -859,6 +859,53 @@ TEST_CASE("a failed validation that ends in time is answered invalid with its er
   CHECK(ch["error"]["type"] == "urn:ietf:params:acme:error:incorrectResponse");
 }
 
+TEST_CASE("a validation lost with its daemon goes back to pending and can be started again", "[acme]") {
+  acme_fixture f;
+  client c(f);
+  c.register_for(f.member("alice@example.org", 100));
+  f.validator.synchronous = false;  // held: as if the daemon running it stopped
+  auto order = body_of(c.order({"www.example.org"}));
+  const auto authz_url = order["authorizations"][0].get<std::string>();
+  const auto url = body_of(c.post(authz_url, ""))["challenges"][0]["url"].get<std::string>();
+  CHECK(body_of(c.post(url, json::object()))["status"] == "processing");
+  // Within the time a validation may take, it stays processing and is not started twice.
+  f.clk.advance(std::chrono::minutes(2));
+  CHECK(body_of(c.post(url, ""))["status"] == "processing");
+  CHECK(body_of(c.post(url, json::object()))["status"] == "processing");
+  CHECK(f.validator.seen().size() == 1);
+  // Past it (at least 5 minutes), the next sweep sends it back to pending.
+  f.clk.advance(std::chrono::minutes(10));
+  CHECK(body_of(c.post(url, ""))["status"] == "pending");
+  // A new order for the name reuses the authorization, and a POST starts a new validation.
+  auto again = body_of(c.order({"www.example.org"}));
+  CHECK(again["authorizations"][0] == authz_url);
+  CHECK(body_of(c.post(url, json::object()))["status"] == "processing");
+  CHECK(f.validator.seen().size() == 2);
+  CHECK(f.validator.finish(true) == 2);
+  CHECK(body_of(c.post(authz_url, ""))["status"] == "valid");
+}
+
+TEST_CASE("a validation that ends after its authorization was deactivated changes nothing else", "[acme]") {
+  acme_fixture f;
+  client c(f);
+  c.register_for(f.member("alice@example.org", 100));
+  f.validator.synchronous = false;
+  auto order = body_of(c.order({"www.example.org"}));
+  const auto authz_url = order["authorizations"][0].get<std::string>();
+  const auto url = body_of(c.post(authz_url, ""))["challenges"][0]["url"].get<std::string>();
+  CHECK(body_of(c.post(url, json::object()))["status"] == "processing");
+  CHECK(body_of(c.post(authz_url, json{{"status", "deactivated"}}))["status"] == "deactivated");
+  CHECK(f.validator.finish(true) == 1);
+  // Deactivated is final (RFC 8555 7.1.6): the result closes the challenge only.
+  auto authz = body_of(c.post(authz_url, ""));
+  CHECK(authz["status"] == "deactivated");
+  CHECK(authz["challenges"][0]["status"] == "invalid");
+  CHECK(authz["challenges"][0]["error"]["detail"].get<std::string>().find("deactivated") != std::string::npos);
+  CHECK_FALSE(domain(f, "www.example.org").has_value());
+  const auto finalize = order["finalize"].get<std::string>();
+  CHECK(body_of(c.post(finalize.substr(0, finalize.size() - std::string("/finalize").size()), ""))["status"] != "ready");
+}
+
 TEST_CASE("a validation still running at the deadline is answered processing, once", "[acme]") {
   acme_fixture f;
   async_challenge x(f);

@@ -207,6 +207,54 @@ TEMPLATE_TEST_CASE("ACME challenges: one per type per authorization, state writt
   });
 }
 
+TEMPLATE_TEST_CASE("ACME challenges processing too long go back to pending; processing orders expire",
+                   "[store][acme]", WOTCA_STORE_BACKENDS) {
+  TestType backend;
+  store& db = backend.db();
+  write(db, [&](transaction& t) {
+    const member_id m = member_with_key(t, "p@example.org", "kid-p");
+    const auto acct = must(t.acme().add_account(account_of(m, "tp-p", "kid-p")));
+    const auto z = must(t.acme().add_authz(
+        authz(acct, "zp", "p.example.org", false, acme_authz_status::pending, t0 + std::chrono::hours(24))));
+    acme_challenge c;
+    c.authz = z;
+    c.token = "tok";
+    c.public_id = "old";
+    c.type = "http-01";
+    c.status = acme_challenge_status::processing;
+    c.processing_since = t0;
+    must(t.acme().add_challenge(c));
+    c.public_id = "new";
+    c.type = "dns-01";
+    c.processing_since = t0 + std::chrono::minutes(10);
+    must(t.acme().add_challenge(c));
+    c.public_id = "unknown";  // processing since a time nobody wrote (a row from before v5)
+    c.type = "tls-alpn-01";
+    c.processing_since.reset();
+    must(t.acme().add_challenge(c));
+    CHECK(must(t.acme().find_challenge("old"))->processing_since == t0);
+
+    CHECK(must(t.acme().reset_stale_validations(t0 + std::chrono::minutes(5))) == 2);  // old, unknown
+    auto old = *must(t.acme().find_challenge("old"));
+    CHECK(old.status == acme_challenge_status::pending);
+    CHECK_FALSE(old.processing_since);
+    CHECK(must(t.acme().find_challenge("unknown"))->status == acme_challenge_status::pending);
+    CHECK(must(t.acme().find_challenge("new"))->status == acme_challenge_status::processing);
+    CHECK(must(t.acme().reset_stale_validations(t0 + std::chrono::minutes(5))) == 0);
+    CHECK(must(t.acme().reset_stale_validations(t0 + std::chrono::minutes(10))) == 1);
+
+    // An order left processing (its finalize lost to a crash) ends at its expiry.
+    const std::int64_t links[] = {z};
+    must(t.acme().add_order(order(acct, m, "op", {"p.example.org"}, t0), links));
+    auto o = *must(t.acme().find_order("op"));
+    o.status = acme_order_status::processing;
+    must(t.acme().update_order(o));
+    CHECK(must(t.acme().expire(t0 + std::chrono::hours(23))) == 0);
+    CHECK(must(t.acme().expire(t0 + std::chrono::hours(24))) == 2);  // op and zp
+    CHECK(must(t.acme().find_order("op"))->status == acme_order_status::invalid);
+  });
+}
+
 TEMPLATE_TEST_CASE("ACME nonces are redeemed once, across connections, and pruned when stale", "[store][acme]",
                    WOTCA_STORE_BACKENDS) {
   TestType backend;
