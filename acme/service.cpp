@@ -891,6 +891,7 @@ class service_impl final : public service {
       problem pr(problem_type::user_action_required,
                  "agree to the terms of service at " + cfg_.acme.terms_of_service + " (termsOfServiceAgreed: true)");
       pr.extra["instance"] = cfg_.acme.terms_of_service;
+      pr.headers.emplace_back("Link", "<" + cfg_.acme.terms_of_service + ">;rel=\"terms-of-service\"");  // RFC 8555 7.3.3
       return unexpected<problem>(std::move(pr));
     }
     auto contact = contacts_of(p);
@@ -1061,7 +1062,9 @@ class service_impl final : public service {
       }
     }
     if (!known_alg) {
-      return refuse(problem_type::bad_signature_algorithm, "the inner JWS's alg must be ES256, ES384, RS256 or EdDSA");
+      // With the "algorithms" member (RFC 8555 6.2), as for the outer JWS.
+      return unexpected<problem>(from_jose(jose_error{jose_problem::bad_signature_algorithm,
+                                                      "the inner JWS's alg must be ES256, ES384, RS256 or EdDSA"}));
     }
     auto new_key = parse_jwk(header["jwk"].dump());
     if (!new_key) return unexpected<problem>(from_jose(new_key.error()));
@@ -1750,12 +1753,18 @@ class service_impl final : public service {
     acme_order o = std::move(loaded->first);
     const auto authzs = std::move(loaded->second);
     const sys_seconds now = clock_.now();
+    // RFC 8555 7.4: an order not "ready" MUST be refused with 403
+    // orderNotReady, also one finalized already (a second finalize, or one
+    // racing the first): the client reads the order at its URL.
     auto not_ready = [&]() -> outcome {
-      if (o.status == acme_order_status::valid || o.status == acme_order_status::processing) {
-        return order_response(o, authzs);
+      const auto status = shown(o, now);
+      if (status == acme_order_status::valid || status == acme_order_status::processing) {
+        return refuse(problem_type::order_not_ready,
+                      "the order is " + std::string(to_string(status)) + " already; read it at " +
+                          order_url(o.public_id));
       }
       return refuse(problem_type::order_not_ready,
-                    "the order is " + std::string(to_string(shown(o, now))) +
+                    "the order is " + std::string(to_string(status)) +
                         "; finalize it once every authorization is valid (status \"ready\")");
     };
     if (shown(o, now) != acme_order_status::ready) return not_ready();

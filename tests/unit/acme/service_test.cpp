@@ -135,7 +135,13 @@ TEST_CASE("newAccount requires a binding, binds the account to the member once, 
   auto [kid, hmac] = f.eab(alice);
   const std::string new_account = std::string(acme_fixture::base) + "/acme/new-account";
   json unagreed = {{"externalAccountBinding", json::parse(eab_jws(kid, hmac, new_account, c.key))}};
-  problem_of(c.post("/acme/new-account", unagreed.dump(), true), "userActionRequired", 403);
+  auto refused = c.post("/acme/new-account", unagreed.dump(), true);
+  problem_of(refused, "userActionRequired", 403);
+  bool terms_linked = false;  // RFC 8555 7.3.3
+  for (const auto& [name, value] : refused.headers) {
+    terms_linked = terms_linked || (name == "Link" && value == "<https://ca.test/terms>;rel=\"terms-of-service\"");
+  }
+  CHECK(terms_linked);
   // onlyReturnExisting for a key without an account.
   json only = {{"onlyReturnExisting", true}};
   problem_of(c.post("/acme/new-account", only.dump(), true), "accountDoesNotExist", 400);
@@ -240,6 +246,13 @@ TEST_CASE("keyChange rolls the account over to a new key", "[acme]") {
   json wrong_payload = {{"account", *c.kid + "9"}, {"oldKey", json::parse(c.key.jwk_json)}};
   problem_of(c.post("/acme/key-change", flattened_jws(fresh, inner_header.dump(), wrong_payload.dump())),
              "unauthorized", 403);
+
+  // An inner JWS with an algorithm this CA does not take: badSignatureAlgorithm, listing those it takes.
+  json odd_header = inner_header;
+  odd_header["alg"] = "PS256";
+  auto odd = problem_of(c.post("/acme/key-change", flattened_jws(fresh, odd_header.dump(), inner_payload.dump())),
+                        "badSignatureAlgorithm", 400);
+  CHECK(odd["algorithms"] == json::array({"ES256", "ES384", "RS256", "EdDSA"}));
 
   auto rolled = c.post("/acme/key-change", inner);
   INFO(rolled.body);
@@ -382,9 +395,12 @@ TEST_CASE("the whole flow: order, idempotent challenges, finalize with SANs only
   CHECK(certs[0].via == request_path::acme);
   CHECK(certs[0].sans == std::vector<std::string>{"DNS:example.org", "DNS:www.example.org"});
 
-  // Finalizing again answers with the valid order; another member cannot download.
-  CHECK(body_of(c.post(ready["finalize"].get<std::string>(),
-                       json{{"csr", csr_b64(leaf_key, {"example.org", "www.example.org"})}}))["status"] == "valid");
+  // Finalizing again is refused (RFC 8555 7.4: only a ready order), naming where the order is;
+  // another member cannot download.
+  auto again = problem_of(c.post(ready["finalize"].get<std::string>(),
+                                 json{{"csr", csr_b64(leaf_key, {"example.org", "www.example.org"})}}),
+                          "orderNotReady", 403);
+  CHECK(again["detail"].get<std::string>().find("valid already") != std::string::npos);
   client mallory(f);
   mallory.register_for(f.member("mallory@example.org", 100));
   problem_of(mallory.post(cert_url, ""), "unauthorized", 403);
