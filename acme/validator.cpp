@@ -54,16 +54,6 @@ validation_outcome failure(std::string_view type, std::string detail) {
   return o;
 }
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
 // At most `n` characters of peer-sent text, non-printable bytes as '?', for
 // details a person reads.
 std::string shown(std::string_view text, std::size_t n = 64) {
@@ -80,7 +70,7 @@ std::string shown(std::string_view text, std::size_t n = 64) {
 // digits and dots (an IPv4 literal written as a host).
 std::optional<std::string> dns_host(std::string_view host) {
   std::string h;
-  for (char c : host) h += lower(c);
+  for (char c : host) h += ascii_lower(c);
   if (!h.empty() && h.back() == '.') h.pop_back();
   if (h.empty() || h.size() > 253) return std::nullopt;
   std::size_t label = 0;
@@ -132,10 +122,10 @@ result<redirect_target> resolve_redirect(std::string_view location, const redire
     return to;
   }
   std::string_view rest;
-  if (location.size() >= 7 && iequals(location.substr(0, 7), "http://")) {
+  if (location.size() >= 7 && equal_ignoring_case(location.substr(0, 7), "http://")) {
     to.https = false;
     rest = location.substr(7);
-  } else if (location.size() >= 8 && iequals(location.substr(0, 8), "https://")) {
+  } else if (location.size() >= 8 && equal_ignoring_case(location.substr(0, 8), "https://")) {
     to.https = true;
     rest = location.substr(8);
   } else {
@@ -256,7 +246,7 @@ validation_outcome judge_tls_alpn01(std::span<const std::uint8_t> certificate_de
   const ASN1_IA5STRING* ia5 = only->d.dNSName;
   const std::string_view san(reinterpret_cast<const char*>(ASN1_STRING_get0_data(ia5)),
                              static_cast<std::size_t>(ASN1_STRING_length(ia5)));
-  if (!iequals(san, domain)) {
+  if (!equal_ignoring_case(san, domain)) {
     return failure(problem::unauthorized,
                    "the certificate presented names " + shown(san) + ", not " + std::string(domain));
   }

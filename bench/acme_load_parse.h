@@ -46,10 +46,6 @@ inline std::string_view trim(std::string_view s) {
   return s;
 }
 
-inline bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && ascii_lower(a) == ascii_lower(b);
-}
-
 // The answer to one request head (the bytes before the blank line), and
 // whether it is a key authorization.
 inline std::pair<std::string, bool> http01_answer(std::string_view head, const std::vector<std::string>& thumbprints) {
@@ -78,7 +74,7 @@ inline std::pair<std::string, bool> http01_answer(std::string_view head, const s
     auto colon = line.find(':');
     std::string_view name = trim(line.substr(0, colon));
     std::string_view value = colon == std::string_view::npos ? std::string_view{} : trim(line.substr(colon + 1));
-    if (iequals(name, "host")) {
+    if (equal_ignoring_case(name, "host")) {
       // "name:port" loses its port; an IPv6 literal (several ':') is kept whole.
       host = std::count(value.begin(), value.end(), ':') == 1 ? value.substr(0, value.rfind(':')) : value;
     }

@@ -8,21 +8,6 @@
 #include <cstring>
 
 namespace wotca {
-namespace {
-
-// ASCII only: field names are tokens (RFC 9110 5.6.2), and a locale-aware
-// comparison would both cost more and accept non-token look-alikes.
-[[nodiscard]] constexpr char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
-
-}  // namespace
-
-bool equal_ignoring_case(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
 
 std::string_view http_request::header(std::string_view name) const noexcept {
   // A linear scan: requests carry a handful of fields, fewer than a hash

@@ -13,13 +13,10 @@
 #include <variant>
 #include <vector>
 
+#include "core/util/encoding.h"  // equal_ignoring_case, for field names (RFC 9110 5.1)
 #include "core/util/error.h"
 
 namespace wotca {
-
-// ASCII case-insensitive equality, for header field names and the tokens of
-// their values (RFC 9110 5.1, 5.6.2).
-[[nodiscard]] bool equal_ignoring_case(std::string_view a, std::string_view b) noexcept;
 
 // One request header field as received: name in the sender's case, value
 // without the surrounding whitespace.

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "core/net/socket.h"
+#include "core/util/encoding.h"
 
 namespace wotca {
 
@@ -70,15 +71,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
   return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    auto l = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
-    if (l(a[i]) != l(b[i])) return false;
-  }
-  return true;
 }
 
 std::size_t saturating_add(std::size_t a, std::size_t b) {
@@ -210,7 +202,7 @@ class response_parser {
   result<void> take_field(std::string_view line) {
     auto f = parse_field(line);
     if (!f) return unexpected(std::move(f.error()));
-    if (iequals(f->name, "content-length")) {
+    if (equal_ignoring_case(f->name, "content-length")) {
       // RFC 9110 8.6: Content-Length = 1*DIGIT. A list of equal values is
       // allowed there; we take one value per field and require duplicates
       // to agree.
@@ -231,14 +223,14 @@ class response_parser {
                             std::to_string(length) + ")");
       }
       content_length_ = length;
-    } else if (iequals(f->name, "transfer-encoding")) {
+    } else if (equal_ignoring_case(f->name, "transfer-encoding")) {
       // RFC 9112 6.1: chunked is the only coding we undo; a compressed body
       // is not a token.
-      if (chunked_ || !iequals(f->value, "chunked")) {
+      if (chunked_ || !equal_ignoring_case(f->value, "chunked")) {
         return bad_response("the transfer coding " + quoted(f->value) + " is not supported (only chunked)");
       }
       chunked_ = true;
-    } else if (iequals(f->name, "location")) {
+    } else if (equal_ignoring_case(f->name, "location")) {
       if (location_ && *location_ != f->value) return bad_response("two Location fields disagree");
       location_ = f->value;
     }

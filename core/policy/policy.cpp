@@ -14,16 +14,6 @@ constexpr int assured_ap = 50;            // privilege table, R-SERVER-50, R-NAM
 constexpr int assurer_ap = 100;           // R-ASSURER, R-CODESIGN
 constexpr size_t max_cn_chars = 64;       // RFC 5280 ub-common-name
 
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
 size_t utf8_length(std::string_view s) {
   size_t n = 0;
   for (unsigned char c : s) {
@@ -38,7 +28,7 @@ std::string name_letters(std::string_view s) {
   std::string out;
   for (char c : s) {
     auto u = static_cast<unsigned char>(c);
-    if (u >= 0x80 || std::isalnum(u)) out += lower(c);
+    if (u >= 0x80 || std::isalnum(u)) out += ascii_lower(c);
   }
   return out;
 }
@@ -84,7 +74,7 @@ std::optional<denial> check_emails(const context& c) {
   for (const auto& wanted : c.req.emails) {
     const email_address* found = nullptr;
     for (const auto& e : c.facts.emails) {
-      if (e.member == c.facts.who.id && iequals(e.address, wanted)) found = &e;
+      if (e.member == c.facts.who.id && equal_ignoring_case(e.address, wanted)) found = &e;
     }
     if (found == nullptr) {
       return c.deny("R-EMAIL-PROBE", "'" + wanted + "' is not an email address of " + c.member(),
@@ -406,7 +396,7 @@ bool name_within(std::string_view name, std::string_view domain) {
   if (n.size() < d.size()) return false;
   const size_t skip = n.size() - d.size();
   for (size_t i = 0; i < d.size(); ++i) {
-    if (!iequals(n[skip + i], d[i])) return false;
+    if (!equal_ignoring_case(n[skip + i], d[i])) return false;
   }
   return true;
 }

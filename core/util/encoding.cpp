@@ -93,10 +93,16 @@ bool equal_constant_time(std::span<const std::uint8_t> a, std::span<const std::u
 
 std::string ascii_lower(std::string_view s) {
   std::string out(s);
-  for (auto& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
+  for (auto& c : out) c = ascii_lower(c);
   return out;
+}
+
+bool equal_ignoring_case(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  }
+  return true;
 }
 
 }  // namespace wotca

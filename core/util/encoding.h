@@ -25,5 +25,9 @@ using bytes = std::vector<std::uint8_t>;
 // case-insensitive ASCII of DNS names, email domains, serials and media
 // types.
 [[nodiscard]] std::string ascii_lower(std::string_view s);
+[[nodiscard]] constexpr char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
+// ASCII case-insensitive equality, without copying: header field names and
+// the tokens of their values (RFC 9110 5.1, 5.6.2), DNS labels.
+[[nodiscard]] bool equal_ignoring_case(std::string_view a, std::string_view b) noexcept;
 
 }  // namespace wotca
