@@ -405,6 +405,9 @@ struct client_stats {
   long connections = 0;
   long badnonce_retries = 0;
   long timeouts = 0;
+  // When the earliest request that got no answer was sent: a server that
+  // stops answering (pebble's deadlock) is measured up to that moment.
+  std::optional<steady::time_point> first_unanswered;
   std::vector<std::pair<std::string, step_time>> steps;  // in the order first seen, as the Python's dict
 
   step_time& step(const std::string& name) {
@@ -439,6 +442,7 @@ class connection {
     for (int attempt = 0; attempt < 2; ++attempt) {
       bool fresh = !ssl_;
       if (fresh) open();
+      auto sent = steady::now();
       try {
         auto out = exchange(method, path, body, headers);
         ++stats_.requests;
@@ -448,6 +452,7 @@ class connection {
         // Counted; the next request gets a new connection.
         close();
         ++stats_.timeouts;
+        if (!stats_.first_unanswered || sent < *stats_.first_unanswered) stats_.first_unanswered = sent;
         throw;
       } catch (const connection_closed&) {
         // The server closed an idle keep-alive connection: once more on a
@@ -780,6 +785,7 @@ class start_gate {
 struct client_result {
   long issued = 0, late = 0, prepared_lazily = 0;
   std::vector<double> finalize_ms, issuance_ms;
+  std::vector<steady::time_point> issued_at;  // when each counted issuance completed
   std::map<std::string, long> errors;
   std::map<std::string, std::string> examples;
   std::string fatal;
@@ -942,6 +948,7 @@ void worker(int index, const options& opt, account_key& key, const std::string& 
         ++out.issued;
         out.finalize_ms.push_back(std::chrono::duration<double, std::milli>(f1 - f0).count());
         out.issuance_ms.push_back(std::chrono::duration<double, std::milli>(done - began).count());
+        out.issued_at.push_back(done);
       } else {
         ++out.late;
       }
@@ -1214,6 +1221,8 @@ int run(int argc, char** argv) {
     stats.connections += o.stats.connections;
     stats.badnonce_retries += o.stats.badnonce_retries;
     stats.timeouts += o.stats.timeouts;
+    if (o.stats.first_unanswered && (!stats.first_unanswered || *o.stats.first_unanswered < *stats.first_unanswered))
+      stats.first_unanswered = o.stats.first_unanswered;
     for (const auto& [k, t] : o.stats.steps) {
       auto& sum = stats.step(k);
       sum.requests += t.requests;
@@ -1224,6 +1233,18 @@ int run(int argc, char** argv) {
   for (const auto& [k, v] : errors) error_count += v;
   std::string label = opt.label.empty() ? opt.directory : opt.label;
   double generator_cpu = round_to(cpu1 - cpu0, 2);
+  // The timed seconds in which the server answered every request: all of
+  // them, or those before the first request that never got an answer was
+  // sent; and the issuances completed within them.
+  double answering = opt.seconds;
+  long issued_answering = issued;
+  if (stats.first_unanswered) {
+    answering = std::clamp(std::chrono::duration<double>(*stats.first_unanswered - start).count(), 0.0, opt.seconds);
+    issued_answering = 0;
+    for (const auto& o : outs)
+      issued_answering += std::count_if(o.issued_at.begin(), o.issued_at.end(),
+                                        [&](steady::time_point t) { return t <= *stats.first_unanswered; });
+  }
   double responder_cpu_r = round_to(responder_cpu, 2);
 
   nlohmann::ordered_json steps = nlohmann::ordered_json::object();
@@ -1235,6 +1256,8 @@ int run(int argc, char** argv) {
       {"seconds", opt.seconds},
       {"issued", issued},
       {"per_second", round_to(static_cast<double>(issued) / opt.seconds, 2)},
+      {"answering_seconds", round_to(answering, 2)},
+      {"answering_per_second", round_to(answering > 0 ? static_cast<double>(issued_answering) / answering : 0.0, 2)},
       {"finalize_p50_ms", round_to(percentile(fin, 50), 1)},
       {"finalize_p99_ms", round_to(percentile(fin, 99), 1)},
       {"issuance_p50_ms", round_to(percentile(iss, 50), 1)},
@@ -1284,7 +1307,7 @@ int run(int argc, char** argv) {
     if (!file) std::fprintf(stderr, "acme_load: cannot write %s\n", opt.json_path.c_str());
   }
   std::string last;
-  for (const char* k : {"issued", "seconds", "per_second", "finalize_p50_ms", "finalize_p99_ms", "issuance_p50_ms",
+  for (const char* k : {"issued", "seconds", "per_second", "answering_seconds", "answering_per_second", "finalize_p50_ms", "finalize_p99_ms", "issuance_p50_ms",
                         "issuance_p99_ms", "errors", "timeouts", "badnonce_retries", "requests",
                         "generator_cpu_seconds"}) {
     const auto& v = figures[k];

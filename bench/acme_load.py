@@ -277,6 +277,7 @@ class Connection:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self.sock, self.buf = self.ctx.wrap_socket(sock, server_hostname=self.tls_name), b""
                 self.stats["connections"] += 1
+            sent = time.monotonic()
             try:
                 out = self._exchange(method, path, body, headers or {})
                 self.stats["requests"] += 1
@@ -286,6 +287,10 @@ class Connection:
                 # overloaded. Counted; the next request gets a new connection.
                 self.close()
                 self.stats["timeouts"] += 1
+                # When the earliest request that got no answer was sent: a
+                # server that stops answering is measured up to that moment.
+                first = self.stats["first_unanswered"]
+                self.stats["first_unanswered"] = sent if first is None else min(first, sent)
                 raise
             except (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError, BrokenPipeError):
                 # The server closed an idle keep-alive connection: once more
@@ -402,9 +407,9 @@ def percentile(values, p):
 
 
 def worker(index, args, key, eab, host, port, barrier, go, start, results):
-    stats = {"requests": 0, "connections": 0, "badnonce_retries": 0, "timeouts": 0,
+    stats = {"requests": 0, "connections": 0, "badnonce_retries": 0, "timeouts": 0, "first_unanswered": None,
              "step_ms": {}}  # step: [requests, milliseconds waiting for the answers]
-    out = {"index": index, "issued": 0, "late": 0, "finalize_ms": [], "issuance_ms": [], "errors": {},
+    out = {"index": index, "issued": 0, "late": 0, "finalize_ms": [], "issuance_ms": [], "issued_at": [], "errors": {},
            "examples": {}, "fatal": None, "cpu_seconds": 0.0, "prepared_lazily": 0, "stats": stats}
     try:
         ctx = ssl.create_default_context(cafile=args.cafile)
@@ -478,6 +483,7 @@ def worker(index, args, key, eab, host, port, barrier, go, start, results):
                 out["issued"] += 1
                 out["finalize_ms"].append((f1 - f0) * 1000.0)
                 out["issuance_ms"].append((done - began) * 1000.0)
+                out["issued_at"].append(done)
             else:
                 out["late"] += 1
         except AcmeError as e:
@@ -592,9 +598,19 @@ def main():
             steps[k][1] += ms
     label = args.label or args.directory
     rate = issued / args.seconds
+    # The timed seconds in which the server answered every request: all of
+    # them, or those before the first request that never got an answer was
+    # sent; and the issuances completed within them.
+    unanswered = [o["stats"]["first_unanswered"] for o in outs if o["stats"]["first_unanswered"] is not None]
+    answering, issued_answering = args.seconds, issued
+    if unanswered:
+        answering = min(max(min(unanswered) - start.value, 0.0), args.seconds)
+        issued_answering = sum(1 for o in outs for t in o["issued_at"] if t <= min(unanswered))
     figures = {
         "label": label, "clients": args.clients, "seconds": args.seconds, "issued": issued,
         "per_second": round(rate, 2),
+        "answering_seconds": round(answering, 2),
+        "answering_per_second": round(issued_answering / answering, 2) if answering > 0 else 0.0,
         "finalize_p50_ms": round(percentile(fin, 50), 1), "finalize_p99_ms": round(percentile(fin, 99), 1),
         "issuance_p50_ms": round(percentile(iss, 50), 1), "issuance_p99_ms": round(percentile(iss, 99), 1),
         "errors": sum(errors.values()), "badnonce_retries": stats["badnonce_retries"], "timeouts": stats["timeouts"],
@@ -625,7 +641,7 @@ def main():
         with open(args.json, "w") as fh:
             json.dump(figures, fh, indent=1)
     print(" ".join(f"{k}={figures[k]}" for k in
-                   ("issued", "seconds", "per_second", "finalize_p50_ms", "finalize_p99_ms",
+                   ("issued", "seconds", "per_second", "answering_seconds", "answering_per_second", "finalize_p50_ms", "finalize_p99_ms",
                     "issuance_p50_ms", "issuance_p99_ms", "errors", "timeouts", "badnonce_retries", "requests",
                     "generator_cpu_seconds")))
     return 1 if fatal or len(outs) != args.clients else 0
