@@ -56,6 +56,10 @@ struct validation_job {
 // 404").
 struct validation_outcome {
   bool valid = false;
+  // Not decided: the validator stopped (the daemon is shutting down) before
+  // the validation could end. The challenge stays processing, released for
+  // the next sweep of any replica to validate again; not a failure.
+  bool abandoned = false;
   std::string problem_type;
   std::string detail;
   std::vector<std::string> addresses_used;  // the IPs actually contacted, for the challenge's validationRecord

@@ -343,6 +343,9 @@ struct request_context {
   std::string nonce;      // verified, not yet known to be unused; empty for unsigned requests
   bool redeemed = false;  // recorded in a committed transaction
   bool replayed = false;  // the store had it already
+  // Lost validations this request's sweep claimed, in a committed
+  // transaction: to be started once the request is answered.
+  std::vector<validation_job> resumed;
 };
 
 class service_impl final : public service {
@@ -369,14 +372,18 @@ class service_impl final : public service {
 
   http_exchange_response handle(const http_exchange_request& req) override {
     std::vector<validation_start> starts;
-    auto resp = answer(req, starts);
+    std::vector<validation_job> resumed;
+    auto resp = answer(req, starts, resumed);
     for (auto& s : starts) start_validation(std::move(s.job), nullptr);
+    for (auto& j : resumed) start_validation(std::move(j), nullptr);
     return resp;
   }
 
   void handle_async(const http_exchange_request& req, exchange_responder respond, const exchange_timer& after) override {
     std::vector<validation_start> starts;
-    auto resp = answer(req, starts);
+    std::vector<validation_job> resumed;
+    auto resp = answer(req, starts, resumed);
+    for (auto& j : resumed) start_validation(std::move(j), nullptr);
     const auto wait = std::chrono::milliseconds(cfg_.acme.validation.answer_wait_ms);
     // Only a challenge POST starts a validation, and it starts one.
     if (starts.size() != 1 || wait.count() <= 0 || !after) {
@@ -411,8 +418,10 @@ class service_impl final : public service {
   }
 
  private:
-  // The answer to `req` and the validations it starts (not yet started).
-  http_exchange_response answer(const http_exchange_request& req, std::vector<validation_start>& starts) {
+  // The answer to `req`, the validations it starts and the lost ones its
+  // sweep claimed (neither started yet).
+  http_exchange_response answer(const http_exchange_request& req, std::vector<validation_start>& starts,
+                                std::vector<validation_job>& resumed) {
     http_exchange_response resp;
     std::string resource = "unknown";
     {
@@ -440,6 +449,7 @@ class service_impl final : public service {
         resp = to_response(
             problem(problem_type::bad_nonce, "protected.nonce was used already; use the Replay-Nonce of this response"));
       }
+      resumed = std::move(ctx.resumed);  // committed, whatever the answer
     }
     finish(resp);
     if (req.method == "HEAD") resp.body.clear();
@@ -533,8 +543,8 @@ class service_impl final : public service {
   certificate_authority& ca() { return *current_worker().ca; }
 
   // How long a challenge may be processing before its validation counts as
-  // lost (its daemon stopped; validations are not resumed): four times the
-  // longest a validation takes with its retries, and at least 5 minutes.
+  // lost (its daemon died without releasing it): four times the longest a
+  // validation takes with its retries, and at least 5 minutes.
   [[nodiscard]] std::chrono::seconds stale_validation_after() const {
     const auto& v = cfg_.acme.validation;
     const std::int64_t attempts = std::max(1, v.attempts);
@@ -544,9 +554,10 @@ class service_impl final : public service {
 
   // Records the request's nonce as used inside `tx` (and, once a minute,
   // forgets the nonces that are stale anyway, expires old objects and
-  // sends challenges whose validation was lost back to pending).
+  // claims the challenges whose validation was lost, adding their jobs to
+  // `resumed`, to run once `tx` commits).
   // errc::conflict, with ctx.replayed set, if any replica redeemed it first.
-  result<void> redeem_in(transaction& tx) {
+  result<void> redeem_in(transaction& tx, std::vector<validation_job>& resumed) {
     request_context& ctx = *current_;
     const sys_seconds now = clock_.now();
     std::int64_t last = last_sweep_.load();
@@ -554,7 +565,13 @@ class service_impl final : public service {
         last_sweep_.compare_exchange_strong(last, now.time_since_epoch().count())) {
       if (auto p = tx.acme().prune_nonces(now); !p) return unexpected(p.error());
       if (auto e = tx.acme().expire(now); !e) return unexpected(e.error());
-      if (auto r = tx.acme().reset_stale_validations(now - stale_validation_after()); !r) return unexpected(r.error());
+      auto lost = tx.acme().claim_stale_validations(now - stale_validation_after(), now);
+      if (!lost) return unexpected(lost.error());
+      for (const auto& c : *lost) {
+        auto job = job_of(tx, c);
+        if (!job) return unexpected(job.error());
+        resumed.push_back(std::move(*job));
+      }
     }
     auto r = tx.acme().redeem_nonce(ctx.nonce, now + nonces_.lifetime());
     if (!r && r.error().code == errc::conflict) ctx.replayed = true;
@@ -579,15 +596,18 @@ class service_impl final : public service {
   result<void> write(const std::function<result<void>(transaction&)>& fn, durability d = durability::full) {
     request_context& ctx = *current_;
     const bool redeem = !ctx.nonce.empty() && !ctx.redeemed && !ctx.replayed;
+    std::vector<validation_job> resumed;
     auto r = db().write(
         [&](transaction& tx) -> result<void> {
+          resumed.clear();
           if (redeem) {
-            if (auto n = redeem_in(tx); !n) return n;
+            if (auto n = redeem_in(tx, resumed); !n) return n;
           }
           return fn(tx);
         },
         d);
     if (r && redeem) ctx.redeemed = true;
+    if (r) std::move(resumed.begin(), resumed.end(), std::back_inserter(ctx.resumed));
     return r;
   }
 
@@ -602,8 +622,17 @@ class service_impl final : public service {
   // nothing: every state change redeems its nonce in its own full commit.
   result<void> redeem_alone() {
     request_context& ctx = *current_;
-    auto r = db().write([&](transaction& tx) { return redeem_in(tx); }, durability::relaxed);
-    if (r) ctx.redeemed = true;
+    std::vector<validation_job> resumed;
+    auto r = db().write(
+        [&](transaction& tx) {
+          resumed.clear();
+          return redeem_in(tx, resumed);
+        },
+        durability::relaxed);
+    if (r) {
+      ctx.redeemed = true;
+      std::move(resumed.begin(), resumed.end(), std::back_inserter(ctx.resumed));
+    }
     return r;
   }
 
@@ -1566,13 +1595,7 @@ class service_impl final : public service {
       c->status = acme_challenge_status::processing;
       c->processing_since = now;
       if (auto u = tx.acme().update_challenge(*c); !u) return u;
-      validation_job job;
-      job.challenge_id = c->id;
-      job.type = challenge_type_of(c->type);
-      job.domain = a->identifier;
-      job.token = c->token;
-      job.key_authorization = c->token + "." + sr.account->thumbprint;
-      starts.push_back({std::move(job)});
+      starts.push_back({job_of(*c, *a, *sr.account)});
       return {};
     },
     // A step of an order (see write()): a power loss that undoes the move
@@ -1587,6 +1610,26 @@ class service_impl final : public service {
       return refuse(problem_type::unauthorized, "the challenge belongs to another account");
     }
     return challenge_response(*c, *a);
+  }
+
+  // The validation of challenge `c` of `a`, an authorization of `account`.
+  static validation_job job_of(const acme_challenge& c, const acme_authz& a, const acme_account& account) {
+    validation_job job;
+    job.challenge_id = c.id;
+    job.type = challenge_type_of(c.type);
+    job.domain = a.identifier;
+    job.token = c.token;
+    job.key_authorization = c.token + "." + account.thumbprint;
+    return job;
+  }
+  static result<validation_job> job_of(transaction& tx, const acme_challenge& c) {
+    auto a = tx.acme().find_authz_by_id(c.authz);
+    if (!a) return unexpected(a.error());
+    if (!*a) return fail(errc::internal, "acme_challenge", "the challenge's authorization is missing");
+    auto account = tx.acme().find_account((*a)->account);
+    if (!account) return unexpected(account.error());
+    if (!*account) return fail(errc::internal, "acme_authz", "the authorization's account is missing");
+    return job_of(c, **a, **account);
   }
 
   // A challenge as its resource shows it, linked up to its authorization.
@@ -1615,6 +1658,25 @@ class service_impl final : public service {
     }
   }
 
+  // A validation the validator gave up undecided (it stopped): the challenge
+  // stays processing, but since no time, so that the next sweep of any
+  // replica (the first request after a restart) claims and validates it
+  // again. Relaxed: if a power loss undoes this, the claim comes when the
+  // validation counts as lost by its age instead.
+  void release_validation(std::int64_t challenge_id) {
+    auto w = write(
+        [&](transaction& tx) -> result<void> {
+          auto found = tx.acme().find_challenge_by_id(challenge_id);
+          if (!found) return unexpected(found.error());
+          if (!*found || (*found)->status != acme_challenge_status::processing) return {};
+          acme_challenge c = **found;
+          c.processing_since.reset();
+          return tx.acme().update_challenge(c);
+        },
+        durability::relaxed);
+    metrics_.add(w ? "wotca_acme_validations_total{result=\"released\"}" : "wotca_acme_validations_total{result=\"error\"}");
+  }
+
   // The end of one validation, in ONE transaction: challenge, authorization,
   // the orders waiting on it, the domain verified for the member
   // (R-DOMAIN-CONTROL, R-DOMAIN-REUSE) and the audit row. A second call for
@@ -1623,6 +1685,10 @@ class service_impl final : public service {
     request_context ctx;
     context_scope scope(ctx);
     const sys_seconds now = clock_.now();
+    if (reported.abandoned) {
+      release_validation(challenge_id);
+      return;
+    }
     bool counted_valid = false;
     auto w = write([&](transaction& tx) -> result<void> {
       auto found = tx.acme().find_challenge_by_id(challenge_id);

@@ -47,6 +47,13 @@ validator_settings settings_from(const acme_validation_config& c) {
 
 namespace {
 
+validation_outcome abandoned() {
+  validation_outcome o;
+  o.abandoned = true;
+  o.detail = "the validator stopped before the validation ended";
+  return o;
+}
+
 validation_outcome failure(std::string_view type, std::string detail) {
   validation_outcome o;
   o.problem_type = std::string(type);
@@ -734,7 +741,8 @@ struct network_validator::impl {
   }
 
   void finish(pending& p, validation_outcome o) {
-    results[static_cast<std::size_t>(p.job.type)][o.valid ? 1 : 0].fetch_add(1, std::memory_order_relaxed);
+    if (!o.abandoned)
+      results[static_cast<std::size_t>(p.job.type)][o.valid ? 1 : 0].fetch_add(1, std::memory_order_relaxed);
     try {
       p.done(std::move(o));
     } catch (...) {
@@ -769,6 +777,7 @@ struct network_validator::impl {
           continue;
         }
         lock.unlock();
+        o = abandoned();  // a retry was due: the failure is not final
       }
       finish(p, std::move(o));
       lock.lock();
@@ -789,9 +798,7 @@ network_validator::~network_validator() {
   }
   impl_->wake.notify_all();
   for (auto& t : impl_->workers) t.join();
-  for (auto& [due, p] : impl_->queue) {
-    impl_->finish(p, failure(problem::server_internal, "the server stopped before the validation finished; retry it"));
-  }
+  for (auto& [due, p] : impl_->queue) impl_->finish(p, abandoned());
 }
 
 void network_validator::validate(validation_job job, std::function<void(validation_outcome)> done) {

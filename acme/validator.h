@@ -140,8 +140,10 @@ class network_validator final : public challenge_validator {
  public:
   // `rng` is borrowed (DNS message ids) and must outlive the validator.
   network_validator(validator_settings settings, random_source& rng);
-  // Stops the workers; jobs still queued end with a serverInternal outcome
-  // ("the server stopped"), so every `done` is still called exactly once.
+  // Stops the workers, each after its current attempt; jobs still queued,
+  // or with retries left, end `abandoned` (not failed: a restart must not
+  // fail the validations it interrupted), so every `done` is still called
+  // exactly once.
   ~network_validator() override;
   network_validator(const network_validator&) = delete;
   network_validator& operator=(const network_validator&) = delete;

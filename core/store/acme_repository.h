@@ -157,10 +157,13 @@ class acme_repository {
   // pending and valid authorizations expired. Returns the rows changed.
   [[nodiscard]] virtual result<std::int64_t> expire(sys_seconds now) = 0;
 
-  // Challenges processing since `before` or earlier (or since an unknown
-  // time) go back to pending: their validation was lost (the daemon that
-  // ran it stopped), and the client may POST them again. Returns how many.
-  [[nodiscard]] virtual result<std::int64_t> reset_stale_validations(sys_seconds before) = 0;
+  // Challenges processing since `before` or earlier, or since no time
+  // (released by a daemon that stopped, or a row from before v5): their
+  // validation was lost. Each is claimed for a new one (processing_since
+  // set to `now`, so no other replica claims it too) and returned, for the
+  // caller to validate again once the transaction commits.
+  [[nodiscard]] virtual result<std::vector<acme_challenge>> claim_stale_validations(sys_seconds before,
+                                                                                     sys_seconds now) = 0;
 
   // Records `nonce` as redeemed until `expires_at`. conflict if it was
   // redeemed already, by this process or any other sharing the database.

@@ -479,15 +479,13 @@ result<std::int64_t> sqlite_acme::expire(sys_seconds now) {
   return changed;
 }
 
-result<std::int64_t> sqlite_acme::reset_stale_validations(sys_seconds before) {
+result<std::vector<acme_challenge>> sqlite_acme::claim_stale_validations(sys_seconds before, sys_seconds now) {
   // Through the partial index of processing challenges (v5): a few rows.
-  auto st = db_.prepare(
-      "UPDATE acme_challenge SET status = 'pending', processing_since = NULL WHERE status = 'processing' AND "
-      "(processing_since IS NULL OR processing_since <= ?)");
+  auto st = db_.prepare("UPDATE acme_challenge SET processing_since = ? WHERE status = 'processing' AND "
+                        "(processing_since IS NULL OR processing_since <= ?) RETURNING " WOTCA_ACME_CHALLENGE_COLUMNS);
   if (!st) return unexpected(st.error());
-  st->bind(1, before);
-  if (auto r = st->run(); !r) return unexpected(r.error());
-  return db_.changes();
+  st->bind(1, now).bind(2, before);
+  return query_all<acme_challenge>(*st, read_challenge);
 }
 
 result<void> sqlite_acme::redeem_nonce(std::string_view nonce, sys_seconds expires_at) {

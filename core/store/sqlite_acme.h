@@ -44,7 +44,7 @@ class sqlite_acme final : public acme_repository {
   result<void> update_challenge(const acme_challenge& c) override;
 
   result<std::int64_t> expire(sys_seconds now) override;
-  result<std::int64_t> reset_stale_validations(sys_seconds before) override;
+  result<std::vector<acme_challenge>> claim_stale_validations(sys_seconds before, sys_seconds now) override;
   result<void> redeem_nonce(std::string_view nonce, sys_seconds expires_at) override;
   result<std::int64_t> prune_nonces(sys_seconds now) override;
 

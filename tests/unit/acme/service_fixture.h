@@ -86,6 +86,25 @@ class fake_validator final : public challenge_validator {
     std::lock_guard lock(mutex_);
     return seen_;
   }
+  // Ends every held job undecided, as a stopping validator does; returns how many.
+  std::size_t abandon() {
+    std::vector<std::pair<validation_job, std::function<void(validation_outcome)>>> jobs;
+    {
+      std::lock_guard lock(mutex_);
+      jobs.swap(held_);
+    }
+    for (auto& [job, done] : jobs) {
+      validation_outcome o;
+      o.abandoned = true;
+      done(o);
+    }
+    return jobs.size();
+  }
+  // Forgets every held job without an outcome, as a daemon that died does.
+  void drop() {
+    std::lock_guard lock(mutex_);
+    held_.clear();
+  }
 
  private:
   static validation_outcome outcome(bool valid) {

@@ -875,29 +875,59 @@ TEST_CASE("a failed validation that ends in time is answered invalid with its er
   CHECK(ch["error"]["type"] == "urn:ietf:params:acme:error:incorrectResponse");
 }
 
-TEST_CASE("a validation lost with its daemon goes back to pending and can be started again", "[acme]") {
+TEST_CASE("a validation lost with its daemon is validated again by a later sweep", "[acme]") {
   acme_fixture f;
   client c(f);
   c.register_for(f.member("alice@example.org", 100));
-  f.validator.synchronous = false;  // held: as if the daemon running it stopped
+  f.validator.synchronous = false;
   auto order = body_of(c.order({"www.example.org"}));
   const auto authz_url = order["authorizations"][0].get<std::string>();
   const auto url = body_of(c.post(authz_url, ""))["challenges"][0]["url"].get<std::string>();
   CHECK(body_of(c.post(url, json::object()))["status"] == "processing");
+  f.validator.drop();  // the daemon running it died: no outcome ever comes
   // Within the time a validation may take, it stays processing and is not started twice.
   f.clk.advance(std::chrono::minutes(2));
   CHECK(body_of(c.post(url, ""))["status"] == "processing");
   CHECK(body_of(c.post(url, json::object()))["status"] == "processing");
   CHECK(f.validator.seen().size() == 1);
-  // Past it (at least 5 minutes), the next sweep sends it back to pending.
+  // Past it (at least 5 minutes), the next request's sweep claims it and validates it again.
   f.clk.advance(std::chrono::minutes(10));
-  CHECK(body_of(c.post(url, ""))["status"] == "pending");
-  // A new order for the name reuses the authorization, and a POST starts a new validation.
-  auto again = body_of(c.order({"www.example.org"}));
-  CHECK(again["authorizations"][0] == authz_url);
-  CHECK(body_of(c.post(url, json::object()))["status"] == "processing");
+  CHECK(body_of(c.post(url, ""))["status"] == "processing");
+  REQUIRE(f.validator.seen().size() == 2);
+  CHECK(f.validator.seen()[1].challenge_id == f.validator.seen()[0].challenge_id);
+  CHECK(f.validator.seen()[1].key_authorization == f.validator.seen()[0].key_authorization);
+  CHECK(f.validator.seen()[1].domain == "www.example.org");
+  // Claimed once: a later sweep within the time a validation may take leaves it.
+  f.clk.advance(std::chrono::minutes(2));
+  CHECK(body_of(c.post(url, ""))["status"] == "processing");
   CHECK(f.validator.seen().size() == 2);
-  CHECK(f.validator.finish(true) == 2);
+  CHECK(f.validator.finish(true) == 1);
+  CHECK(body_of(c.post(authz_url, ""))["status"] == "valid");
+  CHECK(domain(f, "www.example.org").has_value());
+}
+
+TEST_CASE("a validation its validator abandons on shutdown is run again by the next sweep, not failed", "[acme]") {
+  acme_fixture f;
+  client c(f);
+  c.register_for(f.member("alice@example.org", 100));
+  f.validator.synchronous = false;
+  auto order = body_of(c.order({"www.example.org"}));
+  const auto authz_url = order["authorizations"][0].get<std::string>();
+  const auto url = body_of(c.post(authz_url, ""))["challenges"][0]["url"].get<std::string>();
+  CHECK(body_of(c.post(url, json::object()))["status"] == "processing");
+  CHECK(f.validator.abandon() == 1);  // the daemon stops (SIGTERM, a restart)
+  // Not failed: still processing, as the client keeps seeing it.
+  auto authz = body_of(c.post(authz_url, ""));
+  CHECK(authz["status"] == "pending");
+  CHECK(authz["challenges"][0]["status"] == "processing");
+  CHECK_FALSE(authz["challenges"][0].contains("error"));
+  CHECK(f.validator.seen().size() == 1);
+  // The first sweep after it (a minute at most; at once after a restart) claims it.
+  f.clk.advance(std::chrono::seconds(61));
+  CHECK(body_of(c.post(url, ""))["status"] == "processing");
+  REQUIRE(f.validator.seen().size() == 2);
+  CHECK(f.validator.seen()[1].challenge_id == f.validator.seen()[0].challenge_id);
+  CHECK(f.validator.finish(true) == 1);
   CHECK(body_of(c.post(authz_url, ""))["status"] == "valid");
 }
 

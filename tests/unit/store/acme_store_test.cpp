@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -207,7 +208,7 @@ TEMPLATE_TEST_CASE("ACME challenges: one per type per authorization, state writt
   });
 }
 
-TEMPLATE_TEST_CASE("ACME challenges processing too long go back to pending; processing orders expire",
+TEMPLATE_TEST_CASE("ACME challenges processing too long are claimed for a new validation; processing orders expire",
                    "[store][acme]", WOTCA_STORE_BACKENDS) {
   TestType backend;
   store& db = backend.db();
@@ -234,14 +235,30 @@ TEMPLATE_TEST_CASE("ACME challenges processing too long go back to pending; proc
     must(t.acme().add_challenge(c));
     CHECK(must(t.acme().find_challenge("old"))->processing_since == t0);
 
-    CHECK(must(t.acme().reset_stale_validations(t0 + std::chrono::minutes(5))) == 2);  // old, unknown
+    const auto t1 = t0 + std::chrono::minutes(20);
+    auto claimed = must(t.acme().claim_stale_validations(t0 + std::chrono::minutes(5), t1));
+    REQUIRE(claimed.size() == 2);  // old, unknown
+    std::set<std::string> ids{claimed[0].public_id, claimed[1].public_id};
+    CHECK(ids == std::set<std::string>{"old", "unknown"});
+    for (const auto& k : claimed) {
+      CHECK(k.status == acme_challenge_status::processing);
+      CHECK(k.processing_since == t1);
+      CHECK(k.token == "tok");
+    }
     auto old = *must(t.acme().find_challenge("old"));
-    CHECK(old.status == acme_challenge_status::pending);
-    CHECK_FALSE(old.processing_since);
-    CHECK(must(t.acme().find_challenge("unknown"))->status == acme_challenge_status::pending);
-    CHECK(must(t.acme().find_challenge("new"))->status == acme_challenge_status::processing);
-    CHECK(must(t.acme().reset_stale_validations(t0 + std::chrono::minutes(5))) == 0);
-    CHECK(must(t.acme().reset_stale_validations(t0 + std::chrono::minutes(10))) == 1);
+    CHECK(old.status == acme_challenge_status::processing);
+    CHECK(old.processing_since == t1);  // claimed: no other replica takes it too
+    CHECK(must(t.acme().find_challenge("new"))->processing_since == t0 + std::chrono::minutes(10));
+    CHECK(must(t.acme().claim_stale_validations(t0 + std::chrono::minutes(5), t1)).empty());
+    auto late = must(t.acme().claim_stale_validations(t0 + std::chrono::minutes(10), t1));
+    REQUIRE(late.size() == 1);
+    CHECK(late[0].public_id == "new");
+    // Not processing: never claimed, however old.
+    c = *must(t.acme().find_challenge("new"));
+    c.status = acme_challenge_status::invalid;
+    c.processing_since.reset();
+    must(t.acme().update_challenge(c));
+    CHECK(must(t.acme().claim_stale_validations(t1 + std::chrono::hours(1), t1)).size() == 2);  // old, unknown again
 
     // An order left processing (its finalize lost to a crash) ends at its expiry.
     const std::int64_t links[] = {z};
