@@ -151,6 +151,7 @@ int run(int argc, char** argv) {
   }
   std::shared_ptr<generation> current = std::move(*first);
   (*server)->set_async_handler(handler_for(current, **server, validator));
+  (*server)->set_error_decorator([current](acme::http_exchange_response& r) { current->service->decorate_error(r); });
   log_line("listening on " + listen_url);
   if (base_url_of(*cfg) != listen_url) log_line("directory at " + base_url_of(*cfg) + "/directory");
 
@@ -171,6 +172,7 @@ int run(int argc, char** argv) {
     retired.push_back(current);
     current = std::move(*next);
     (*server)->set_async_handler(handler_for(current, **server, validator));
+    (*server)->set_error_decorator([g = current](acme::http_exchange_response& r) { g->service->decorate_error(r); });
     if (next_cfg->acme_listen.host != cfg->acme_listen.host || next_cfg->acme_listen.port != cfg->acme_listen.port) {
       log_line("acme.listen changed: the new address takes effect at the next restart");
     }

@@ -93,6 +93,11 @@ result<std::shared_ptr<ssl::context>> make_context(const tls_identity& id) {
   }
 }
 
+std::string problem_json(std::string_view type, std::string_view detail) {
+  return "{\"type\":\"urn:ietf:params:acme:error:" + std::string(type) + "\",\"detail\":\"" + std::string(detail) +
+         "\",\"status\":";
+}
+
 struct counters {
   std::atomic<std::uint64_t> connections{0};
   std::atomic<std::int64_t> open_connections{0};
@@ -111,11 +116,32 @@ struct shared_state {
   counters count;
   mutable std::mutex mu;
   std::shared_ptr<const async_exchange_handler> handler;
+  std::shared_ptr<const error_decorator> decorate;
   std::shared_ptr<ssl::context> context;
 
   std::shared_ptr<const async_exchange_handler> current_handler() const {
     std::lock_guard lock(mu);
     return handler;
+  }
+  std::shared_ptr<const error_decorator> current_decorator() const {
+    std::lock_guard lock(mu);
+    return decorate;
+  }
+  // The problem document the server itself answers with, decorated as the
+  // protocol wants (RFC 8555 6.5: a Replay-Nonce on errors too).
+  http_exchange_response problem(unsigned status, std::string_view type, std::string_view detail) const {
+    http_exchange_response out;
+    out.status = status;
+    out.set("Content-Type", "application/problem+json");
+    out.body = problem_json(type, detail) + std::to_string(status) + "}";
+    if (auto d = current_decorator(); d && *d) {
+      try {
+        (*d)(out);
+      } catch (const std::exception&) {
+        // The answer stands without the decoration.
+      }
+    }
+    return out;
   }
   std::shared_ptr<ssl::context> current_context() const {
     std::lock_guard lock(mu);
@@ -127,11 +153,6 @@ async_exchange_handler asynchronous(exchange_handler handler) {
   return [handler = std::move(handler)](const http_exchange_request& req, exchange_responder respond) {
     respond(handler(req));
   };
-}
-
-std::string problem_json(std::string_view type, std::string_view detail) {
-  return "{\"type\":\"urn:ietf:params:acme:error:" + std::string(type) + "\",\"detail\":\"" + std::string(detail) +
-         "\",\"status\":";
 }
 
 class session : public std::enable_shared_from_this<session> {
@@ -236,11 +257,7 @@ class session : public std::enable_shared_from_this<session> {
     } catch (const std::exception& e) {
       state_->count.handler_failures.fetch_add(1, std::memory_order_relaxed);
       log_line(in.method + " " + in.target.substr(0, 200) + " from " + remote_ + ": internal error: " + e.what());
-      http_exchange_response out;
-      out.status = 500;
-      out.set("Content-Type", "application/problem+json");
-      out.body = problem_json("serverInternal", "internal error") + "500}";
-      respond(std::move(out));
+      respond(state_->problem(500, "serverInternal", "internal error"));
     }
   }
 
@@ -248,11 +265,7 @@ class session : public std::enable_shared_from_this<session> {
   // rest of what the peer sent cannot be framed any more.
   void refuse(unsigned status, std::string_view type, const std::string& detail) {
     draining_ = true;
-    http_exchange_response out;
-    out.status = status;
-    out.set("Content-Type", "application/problem+json");
-    out.body = problem_json(type, detail) + std::to_string(status) + "}";
-    write(std::move(out), false, false, 11);
+    write(state_->problem(status, type, detail), false, false, 11);
   }
 
   void write(http_exchange_response out, bool head, bool keep_alive, unsigned version) {
@@ -363,6 +376,12 @@ class server_impl final : public tls_server {
     auto h = std::make_shared<const async_exchange_handler>(std::move(handler));
     std::lock_guard lock(state_->mu);
     state_->handler = std::move(h);
+  }
+
+  void set_error_decorator(error_decorator decorate) override {
+    auto d = std::make_shared<const error_decorator>(std::move(decorate));
+    std::lock_guard lock(state_->mu);
+    state_->decorate = std::move(d);
   }
 
   void after(std::chrono::milliseconds delay, std::function<void()> fn) override {

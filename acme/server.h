@@ -57,6 +57,9 @@ using exchange_handler = std::function<http_exchange_response(const http_exchang
 // A handler that may answer later: it calls the responder exactly once,
 // from any thread (see exchange_responder).
 using async_exchange_handler = std::function<void(const http_exchange_request&, exchange_responder)>;
+// Adds headers to a problem the server answers by itself (a request over a
+// limit, not HTTP/1.1, a handler that threw): the protocol's (Replay-Nonce).
+using error_decorator = std::function<void(http_exchange_response&)>;
 
 class tls_server {
  public:
@@ -76,6 +79,9 @@ class tls_server {
   // way finish with the old one.
   virtual void set_handler(exchange_handler handler) = 0;
   virtual void set_async_handler(async_exchange_handler handler) = 0;
+  // Replaces the decorator of the server's own problem answers (none at
+  // first); like the handler, on SIGHUP.
+  virtual void set_error_decorator(error_decorator decorate) = 0;
   // Calls `fn` on one of the server's threads after `delay` (an
   // exchange_timer); never, if the server stops first.
   virtual void after(std::chrono::milliseconds delay, std::function<void()> fn) = 0;

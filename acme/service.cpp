@@ -417,6 +417,8 @@ class service_impl final : public service {
     });
   }
 
+  void decorate_error(http_exchange_response& resp) override { finish(resp); }
+
  private:
   // The answer to `req`, the validations it starts and the lost ones its
   // sweep claimed (neither started yet).

@@ -67,6 +67,12 @@ class service {
   virtual void handle_async(const http_exchange_request& req, exchange_responder respond,
                             const exchange_timer& after) = 0;
 
+  // Adds what every answer carries (a fresh Replay-Nonce, the directory
+  // Link) to a problem the transport answered by itself (a request over a
+  // size limit, not HTTP/1.1): RFC 8555 6.5 wants a nonce on errors too, so
+  // a client that retries has one. Thread-safe.
+  virtual void decorate_error(http_exchange_response& resp) = 0;
+
   // A read of the store on one of the service's connections, for /healthz:
   // safe from any thread, like handle().
   [[nodiscard]] virtual result<void> check_store() = 0;

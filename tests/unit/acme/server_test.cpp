@@ -206,6 +206,9 @@ TEST_CASE("tls_server: bodies and headers over the limits get 413 and 431, then 
   recording_handler h;
   auto server = tls_server::start("127.0.0.1", 0, small_limits(), p.identity(), h.handler());
   REQUIRE(server);
+  // The service's decoration (a Replay-Nonce, RFC 8555 6.5) reaches the
+  // server's own problem answers.
+  (*server)->set_error_decorator([](http_exchange_response& r) { r.set("Replay-Nonce", "n-" + std::to_string(r.status)); });
   // The second body is far beyond the socket buffers, with no Expect:
   // 100-continue: a server that closed right after its answer would reset
   // the connection while the client still writes, and the 413 would be lost.
@@ -222,6 +225,7 @@ TEST_CASE("tls_server: bodies and headers over the limits get 413 and 431, then 
     CHECK(r.result_int() == 413);
     CHECK(r[http::field::content_type] == "application/problem+json");
     CHECK(r.body().find("1024") != std::string::npos);
+    CHECK(r["Replay-Nonce"] == "n-413");
     CHECK_FALSE(r.keep_alive());
   }
   {
@@ -233,6 +237,7 @@ TEST_CASE("tls_server: bodies and headers over the limits get 413 and 431, then 
     auto r = c.exchange(req, ec);
     REQUIRE_FALSE(ec);
     CHECK(r.result_int() == 431);
+    CHECK(r["Replay-Nonce"] == "n-431");
   }
   std::lock_guard lock(h.mu);
   CHECK(h.seen.empty());
@@ -244,6 +249,8 @@ TEST_CASE("tls_server: a handler that throws gives 500, the server goes on", "[a
   recording_handler h;
   auto server = tls_server::start("127.0.0.1", 0, small_limits(), p.identity(), h.handler());
   REQUIRE(server);
+  // A decorator that fails leaves the answer undecorated, not unanswered.
+  (*server)->set_error_decorator([](http_exchange_response&) { throw std::runtime_error("no nonce"); });
   client c;
   REQUIRE_FALSE(c.connect((*server)->port()));
   beast::error_code ec;
@@ -251,6 +258,7 @@ TEST_CASE("tls_server: a handler that throws gives 500, the server goes on", "[a
   REQUIRE_FALSE(ec);
   CHECK(r.result_int() == 500);
   CHECK(r.body().find("serverInternal") != std::string::npos);
+  CHECK(r.find("Replay-Nonce") == r.end());
   auto again = c.exchange(get("/fine"), ec);
   REQUIRE_FALSE(ec);
   CHECK(again.result_int() == 200);

@@ -112,6 +112,15 @@ TEST_CASE("a nonce is good once, and badNonce carries a fresh one", "[acme][nonc
   REQUIRE(fresh);
   CHECK(f.svc->handle(c.request(client::path_of(*c.kid), c.body(*c.kid, "", *fresh))).status == 200);
 
+  SECTION("the transport's own problem answers carry a good nonce") {
+    http_exchange_response too_big;
+    too_big.status = 413;
+    f.svc->decorate_error(too_big);
+    auto n = header(too_big, "Replay-Nonce");
+    REQUIRE(n);
+    CHECK(header(too_big, "Link").value_or("").find("rel=\"index\"") != std::string::npos);
+    CHECK(f.svc->handle(c.request(client::path_of(*c.kid), c.body(*c.kid, "", *n))).status == 200);
+  }
   SECTION("a nonce this CA never issued") {
     problem_of(f.svc->handle(c.request(client::path_of(*c.kid), c.body(*c.kid, "", std::string("bm9wZQ")))),
                "badNonce", 400);
